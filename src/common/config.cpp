@@ -1,0 +1,63 @@
+#include "common/config.hpp"
+
+#include <fstream>
+#include <sstream>
+
+namespace mercato {
+
+Result<YAML::Node> parseYaml(const std::string& text, const std::string& origin) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return invalidArgument(origin + ":" + std::to_string(e.mark.line + 1) + ":" +
+                           std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+}
+
+Result<YAML::Node> loadYamlFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return notFound("cannot open config file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parseYaml(ss.str(), path);
+}
+
+std::string yamlWhere(const std::string& origin, const YAML::Node& node) {
+  if (node.Mark().is_null()) return origin + ": ";
+  return origin + ":" + std::to_string(node.Mark().line + 1) + ": ";
+}
+
+namespace {
+template <typename T>
+Result<T> yamlScalar(const YAML::Node& parent, const std::string& key, const std::string& path,
+                     const std::string& origin, T fallback, const char* expected) {
+  if (!parent.IsMap()) return fallback;
+  YAML::Node n = parent[key];
+  if (!n.IsDefined() || n.IsNull()) return fallback;
+  const std::string field = path.empty() ? key : path + "." + key;
+  if (!n.IsScalar())
+    return invalidArgument(yamlWhere(origin, n) + field + ": expected " + expected);
+  try {
+    return n.as<T>();
+  } catch (const YAML::Exception&) {
+    return invalidArgument(yamlWhere(origin, n) + field + ": expected " + expected + ", got '" +
+                           n.Scalar() + "'");
+  }
+}
+}  // namespace
+
+Result<std::string> yamlString(const YAML::Node& parent, const std::string& key,
+                               const std::string& path, const std::string& origin,
+                               const std::string& fallback) {
+  return yamlScalar<std::string>(parent, key, path, origin, fallback, "a string");
+}
+Result<int64_t> yamlInt(const YAML::Node& parent, const std::string& key, const std::string& path,
+                        const std::string& origin, int64_t fallback) {
+  return yamlScalar<int64_t>(parent, key, path, origin, fallback, "an integer");
+}
+Result<bool> yamlBool(const YAML::Node& parent, const std::string& key, const std::string& path,
+                      const std::string& origin, bool fallback) {
+  return yamlScalar<bool>(parent, key, path, origin, fallback, "true or false");
+}
+
+}  // namespace mercato

@@ -1,0 +1,32 @@
+// YAML configuration loading. Errors name the file, line and field path.
+//
+// Thread-safety: pure functions; YAML::Node values are not shared across threads.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <string>
+
+#include "common/status.hpp"
+
+namespace mercato {
+
+// Parses a YAML file; a syntax error becomes "FILE:LINE:COL: message".
+Result<YAML::Node> loadYamlFile(const std::string& path);
+// Parses YAML text; `origin` names it in errors.
+Result<YAML::Node> parseYaml(const std::string& text, const std::string& origin);
+
+// "FILE:LINE: " for a node that came from a file (yaml-cpp marks are 0-based).
+std::string yamlWhere(const std::string& origin, const YAML::Node& node);
+
+// Reads an optional scalar field. Absent -> `fallback`. Present but of the wrong type ->
+// an error naming origin:line and the field path.
+Result<std::string> yamlString(const YAML::Node& parent, const std::string& key,
+                               const std::string& path, const std::string& origin,
+                               const std::string& fallback);
+Result<int64_t> yamlInt(const YAML::Node& parent, const std::string& key, const std::string& path,
+                        const std::string& origin, int64_t fallback);
+Result<bool> yamlBool(const YAML::Node& parent, const std::string& key, const std::string& path,
+                      const std::string& origin, bool fallback);
+
+}  // namespace mercato
