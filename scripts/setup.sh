@@ -9,7 +9,7 @@ PACKAGES=(
   # fuzzing (libFuzzer comes with clang's runtime)
   clang-14 libclang-rt-14-dev
   # libraries
-  libboost-dev libssl-dev libsodium-dev libsqlite3-dev sqlite3
+  libboost-dev libssl-dev libsodium-dev libsqlite3-dev libsqlitecpp-dev sqlite3
   libspdlog-dev libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev jq curl procps
