@@ -79,7 +79,7 @@ inline Status internalError(std::string m) { return {Code::kInternal, std::move(
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT
     assert(!std::get<Status>(v_).isOk() && "Result built from an OK status");
   }
@@ -110,10 +110,10 @@ class [[nodiscard]] Result {
 #define MERCATO_CONCAT(a, b) MERCATO_CONCAT_INNER(a, b)
 
 // Returns the Status from the enclosing function when `expr` is not OK.
-#define RETURN_IF_ERROR(expr)                    \
-  do {                                           \
-    ::mercato::Status _st = (expr);              \
-    if (!_st.isOk()) return _st;                 \
+#define RETURN_IF_ERROR(expr)       \
+  do {                              \
+    ::mercato::Status _st = (expr); \
+    if (!_st.isOk()) return _st;    \
   } while (0)
 
 // `ASSIGN_OR_RETURN(auto x, f());` declares x from a Result or returns its Status.

@@ -14,8 +14,8 @@ std::string toHex(std::span<const uint8_t> bytes) {
 }
 
 std::string toHex(std::string_view bytes) {
-  return toHex(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                        bytes.size()));
+  return toHex(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
 }
 
 Result<std::vector<uint8_t>> fromHex(std::string_view hex) {
@@ -50,8 +50,8 @@ std::vector<std::string> split(std::string_view s, char sep) {
 }
 
 std::string_view trimSpace(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' ||
-                        s.front() == '\r'))
+  while (!s.empty() &&
+         (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r'))
     s.remove_prefix(1);
   while (!s.empty() &&
          (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r'))

@@ -15,8 +15,9 @@ Status parseDecimal(std::string_view s, std::string_view what, std::string_view 
   bool dot = false, digit = false;
   for (char c : s) {
     if (c == '.') {
-      if (dot) return invalidArgument(std::string(what) + " '" + std::string(original) +
-                                      "': more than one '.'");
+      if (dot)
+        return invalidArgument(std::string(what) + " '" + std::string(original) +
+                               "': more than one '.'");
       dot = true;
       continue;
     }

@@ -26,9 +26,9 @@ TEST(Status, OkAndErrors) {
 }
 
 TEST(Status, CodeNamesRoundTripAndMapToHttp) {
-  for (Code c : {Code::kInvalidArgument, Code::kUnauthenticated, Code::kPermissionDenied,
-                 Code::kNotFound, Code::kFailedPrecondition, Code::kTooLarge, Code::kInternal,
-                 Code::kPaymentRequired}) {
+  for (Code c :
+       {Code::kInvalidArgument, Code::kUnauthenticated, Code::kPermissionDenied, Code::kNotFound,
+        Code::kFailedPrecondition, Code::kTooLarge, Code::kInternal, Code::kPaymentRequired}) {
     EXPECT_EQ(codeFromName(codeName(c)), c);
   }
   EXPECT_EQ(httpStatusFor(Code::kInvalidArgument), 400);

@@ -1,0 +1,72 @@
+// Shared plumbing of the `mercato` CLI: global flags, key loading, the ledger client, signing
+// and output (aligned tables for people, --json for scripts).
+//
+// Exit codes (docs/operations.md): 0 success; 1 the node rejected the request (4xx) or the
+// object does not exist; 2 bad usage or local input; 3 the node is unreachable or failed (5xx).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.hpp"
+#include "crypto/keys.hpp"
+#include "ledger/ledger.hpp"
+
+namespace mercato::cli {
+
+struct Globals {
+  bool json = false;
+  std::string node;  // --node, else $MERCATO_NODE, else http://127.0.0.1:7400
+  std::string home;  // --home, else $MERCATO_HOME, else ~/.mercato
+  std::string key = "default";
+};
+
+class Table {
+ public:
+  explicit Table(std::vector<std::string> header) : header_(std::move(header)) {}
+  void row(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+  std::string render() const;
+
+ private:
+  std::vector<std::string> header_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+class Context {
+ public:
+  explicit Context(Globals& g) : g_(g) {}
+  Globals& globals() { return g_; }
+  std::string home() const;
+  std::string nodeUrl() const;
+  std::string keyPath(const std::string& name) const;
+  Result<crypto::Identity> loadKey();
+  Result<ledger::Ledger*> ledger();
+  // Builds, signs and submits a transaction from the current key; waits for the receipt.
+  Result<ledger::TxReceipt> submit(ledger::TxKind kind, ledger::TxBody body);
+
+  // Prints `j` as JSON when --json, else the human rendering.
+  void print(const nlohmann::json& j, const std::string& human);
+  // Prints the error to stderr and returns the exit code for it.
+  int fail(const Status& s);
+
+ private:
+  Globals& g_;
+  std::unique_ptr<ledger::Ledger> ledger_;
+};
+
+int exitCodeFor(const Status& s);
+// Parses an amount flag ("12.5"), failing with the flag's name in the message.
+Result<Micros> amountArg(const std::string& flag, const std::string& text);
+std::string shortTime(int64_t ms);
+
+// Command groups; each adds its subcommands and sets callbacks that store the exit code.
+void addKeysCommands(CLI::App& app, Context& ctx, int& exitCode);
+void addLedgerCommands(CLI::App& app, Context& ctx, int& exitCode);
+void addRegistryCommands(CLI::App& app, Context& ctx, int& exitCode);
+
+}  // namespace mercato::cli

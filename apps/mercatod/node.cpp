@@ -1,0 +1,120 @@
+#include "mercatod/node.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "crypto/keystore.hpp"
+#include "ledger/service.hpp"
+#include "net/tls.hpp"
+
+namespace mercato::node {
+
+namespace fs = std::filesystem;
+
+Node::Node(NodeConfig config, Clock& clock) : config_(std::move(config)), clock_(clock) {}
+
+Node::~Node() { stop(); }
+
+namespace {
+Result<crypto::Identity> loadOrCreateIdentity(const std::string& dataDir) {
+  const std::string path = (fs::path(dataDir) / "node.key").string();
+  const char* pass = std::getenv("MERCATO_NODE_PASSPHRASE");
+  std::optional<std::string> passphrase;
+  if (pass && *pass) passphrase = pass;
+  if (fs::exists(path)) return crypto::loadKeystore(path, passphrase);
+  auto id = crypto::Identity::generate();
+  crypto::KeystoreOptions opts;
+  opts.passphrase = passphrase;
+  RETURN_IF_ERROR(crypto::saveKeystore(path, id, opts));
+  spdlog::info("node: created identity {} in {}", id.address(), path);
+  return id;
+}
+}  // namespace
+
+Status Node::start() {
+  std::error_code ec;
+  fs::create_directories(config_.dataDir, ec);
+  if (ec) return unavailable("cannot create data dir " + config_.dataDir + ": " + ec.message());
+  ASSIGN_OR_RETURN(crypto::Identity id, loadOrCreateIdentity(config_.dataDir));
+  identity_ = std::make_unique<crypto::Identity>(std::move(id));
+
+  net::Router router;
+  router.add("GET", "/healthz", [](const net::HttpRequest&) {
+    return net::HttpResponse::json(200, {{"status", "ok"}});
+  });
+  router.add("GET", "/metrics", [this](const net::HttpRequest&) {
+    return net::HttpResponse::text(200, metrics_.render(), "text/plain; version=0.0.4");
+  });
+  const std::string nodeKey = identity_->publicKey().hex();
+  const std::string address = identity_->address();
+  const bool dev = config_.dev;
+  const bool ledgerHost = config_.ledgerHost;
+  router.add(
+      "GET", "/node/v1/identity", [nodeKey, address, dev, ledgerHost](const net::HttpRequest&) {
+        nlohmann::json roles = nlohmann::json::array();
+        if (ledgerHost) roles.push_back("ledger-host");
+        return net::HttpResponse::json(
+            200, {{"nodeKey", nodeKey}, {"address", address}, {"dev", dev}, {"roles", roles}});
+      });
+
+  if (config_.ledgerHost) {
+    ledger::LedgerConfig lc;
+    lc.backend = "embedded";
+    lc.dataDir = (fs::path(config_.dataDir) / "ledger").string();
+    lc.chainId = config_.chainId;
+    lc.devMode = config_.dev;
+    lc.closeGraceMs = config_.closeGraceMs;
+    lc.syncFull = config_.syncFull;
+    lc.clock = &clock_;
+    lc.metrics = &metrics_;
+    ASSIGN_OR_RETURN(ledger_, ledger::createLedger(lc));
+    ledger::registerLedgerRoutes(router, *ledger_);
+  }
+
+  net::ServerOptions so;
+  so.listen = config_.listen;
+  so.threads = config_.threads;
+  so.maxBodyBytes = static_cast<size_t>(config_.maxBodyBytes);
+  so.readTimeout = std::chrono::milliseconds(config_.readTimeoutMs);
+  so.idleTimeout = std::chrono::milliseconds(config_.idleTimeoutMs);
+  so.metrics = &metrics_;
+  if (config_.tls) {
+    std::string host = config_.listen.substr(0, config_.listen.rfind(':'));
+    ASSIGN_OR_RETURN(auto cert,
+                     net::makeIdentityCertificate(*identity_, "mercato-node", {host, "localhost"}));
+    so.tls = net::TlsOptions{cert.certificatePem, cert.privateKeyPem};
+  }
+  ASSIGN_OR_RETURN(server_, net::HttpServer::create(so, std::move(router)));
+  server_->start();
+
+  nlohmann::json info = {{"url", server_->url()},
+                         {"nodeKey", nodeKey},
+                         {"address", address},
+                         {"pid", static_cast<int>(::getpid())}};
+  const auto infoPath = fs::path(config_.dataDir) / "node.json";
+  const auto tmp = fs::path(config_.dataDir) / "node.json.tmp";
+  std::ofstream(tmp) << info.dump() << "\n";
+  fs::rename(tmp, infoPath, ec);
+  spdlog::info("mercatod: listening on {} (node {}, roles: {}{})", server_->url(), address,
+               config_.ledgerHost ? "ledger-host" : "none", config_.dev ? ", dev" : "");
+  return Status::ok();
+}
+
+void Node::stop() {
+  if (server_) {
+    server_->stop();
+    server_.reset();
+  }
+  ledger_.reset();
+  if (identity_) {
+    std::error_code ec;
+    fs::remove(fs::path(config_.dataDir) / "node.json", ec);
+  }
+}
+
+std::string Node::url() const { return server_ ? server_->url() : ""; }
+
+}  // namespace mercato::node

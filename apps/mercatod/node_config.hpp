@@ -1,0 +1,48 @@
+// NodeConfig: what one mercatod process runs, read from YAML (--config) and overridden by flags.
+//
+//   listen: 127.0.0.1:7400
+//   dataDir: ./.mercato
+//   dev: false                 # dev mode: ledger host with mint (faucet) enabled
+//   roles:
+//     ledgerHost: true         # host the embedded ledger and serve /ledger/v1
+//   ledger:
+//     chainId: mercato-dev
+//     closeGraceMs: 60000
+//     syncFull: true           # fsync every group commit
+//   http:
+//     threads: 2
+//     maxBodyBytes: 4194304
+//     readTimeoutMs: 10000
+//     idleTimeoutMs: 60000
+//     tls: false               # serve HTTPS with a certificate bound to the node key
+//
+// docs/operations.md is the reference. Unknown keys are errors (typos must not pass silently).
+// Thread-safety: value type.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.hpp"
+
+namespace mercato::node {
+
+struct NodeConfig {
+  std::string listen = "127.0.0.1:7400";
+  std::string dataDir = "./.mercato";
+  bool dev = false;
+  bool ledgerHost = true;
+  std::string chainId = "mercato-dev";
+  int64_t closeGraceMs = 60'000;
+  bool syncFull = true;
+  int threads = 2;
+  int64_t maxBodyBytes = 4 << 20;
+  int64_t readTimeoutMs = 10'000;
+  int64_t idleTimeoutMs = 60'000;
+  bool tls = false;
+};
+
+// Reads a YAML config file over the defaults in `base`. Errors name file:line and the field.
+Result<NodeConfig> loadNodeConfig(const std::string& path, NodeConfig base = {});
+
+}  // namespace mercato::node

@@ -1,0 +1,189 @@
+// EmbeddedLedger: group commit, durability across reopen, events, grace finalization on the
+// FakeClock, and offline verification that catches tampering.
+#include "ledger/embedded/embedded_ledger.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "harness.hpp"
+
+namespace mercato::ledger::testing {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr Micros kTok = kMicrosPerToken;
+
+class EmbeddedLedgerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("mercato-ledger-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    open();
+  }
+  void TearDown() override {
+    ledger_.reset();
+    fs::remove_all(dir_);
+  }
+  void open(int64_t graceMs = 5'000) {
+    LedgerConfig c;
+    c.dataDir = dir_.string();
+    c.chainId = "test-chain";
+    c.devMode = true;
+    c.closeGraceMs = graceMs;
+    c.clock = &clock_;
+    auto l = createLedger(c);
+    ASSERT_TRUE(l.isOk()) << l.status().toString();
+    ledger_ = std::move(*l);
+  }
+  Result<TxReceipt> run(const crypto::Identity& id, TxKind kind, TxBody body) {
+    uint64_t nonce = ledger_->nextNonce(id.address()).value();
+    return ledger_->submitAndWait(
+        signTx(Tx{"test-chain", kind, id.address(), nonce, std::move(body)}, id));
+  }
+
+  fs::path dir_;
+  FakeClock clock_;
+  std::unique_ptr<Ledger> ledger_;
+  crypto::Identity alice = key(1), bob = key(2), prov = key(3);
+};
+
+TEST_F(EmbeddedLedgerTest, AppliesAndPersistsAcrossReopen) {
+  ASSERT_TRUE(run(alice, TxKind::kMint, MintBody{alice.address(), 100 * kTok}).isOk());
+  ASSERT_TRUE(run(alice, TxKind::kTransfer, TransferBody{bob.address(), 40 * kTok}).isOk());
+  const std::string root = ledger_->info()->stateRoot;
+  ledger_.reset();
+  open();
+  EXPECT_EQ(ledger_->account(bob.address())->balance, 40 * kTok);
+  EXPECT_EQ(ledger_->account(alice.address())->nonce, 2u);
+  EXPECT_EQ(ledger_->info()->stateRoot, root);
+  auto hist = ledger_->transactions(0, 100, bob.address());
+  ASSERT_TRUE(hist.isOk());
+  ASSERT_EQ(hist->size(), 1u);
+  EXPECT_EQ((*hist)[0].kind, "transfer");
+  EXPECT_EQ(ledger_->account(key(9).address()).status().code(), Code::kNotFound);
+}
+
+TEST_F(EmbeddedLedgerTest, BadSignatureIsRejectedBeforeQueueing) {
+  SignedTx tx = signTx(
+      Tx{"test-chain", TxKind::kMint, alice.address(), 1, MintBody{alice.address(), kTok}}, alice);
+  tx.signature.bytes[0] ^= 1;
+  auto r = ledger_->submitAndWait(tx);
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), Code::kUnauthenticated);
+  EXPECT_EQ(ledger_->info()->headSeq, 1u);  // genesis only
+}
+
+TEST_F(EmbeddedLedgerTest, ConcurrentSubmissionsAreGroupCommitted) {
+  constexpr int kThreads = 8, kPerThread = 50;
+  std::vector<crypto::Identity> senders;
+  for (int i = 0; i < kThreads; ++i) {
+    senders.push_back(key(static_cast<uint8_t>(10 + i)));
+    ASSERT_TRUE(
+        run(senders.back(), TxKind::kMint, MintBody{senders.back().address(), kTok}).isOk());
+  }
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      // Each thread pipelines its whole nonce sequence without waiting: the committer must
+      // apply them in submission order.
+      std::vector<std::future<Result<TxReceipt>>> futures;
+      for (int i = 0; i < kPerThread; ++i) {
+        auto p = std::make_shared<std::promise<Result<TxReceipt>>>();
+        futures.push_back(p->get_future());
+        ledger_->submit(signTx(Tx{"test-chain", TxKind::kTransfer, senders[t].address(),
+                                  static_cast<uint64_t>(i + 2), TransferBody{bob.address(), 1}},
+                               senders[t]),
+                        [p](Result<TxReceipt> r) { p->set_value(std::move(r)); });
+      }
+      for (auto& f : futures) ok += f.get().isOk() ? 1 : 0;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), kThreads * kPerThread);
+  EXPECT_EQ(ledger_->account(bob.address())->balance, kThreads * kPerThread);
+}
+
+TEST_F(EmbeddedLedgerTest, EventsLongPollWakesOnCommitAndTimesOutOnClock) {
+  const uint64_t head = ledger_->info()->eventSeq;
+  std::promise<void> woke;
+  ledger_->notifyEvents(head, 60'000, [&] { woke.set_value(); });
+  ASSERT_TRUE(run(alice, TxKind::kMint, MintBody{alice.address(), kTok}).isOk());
+  ASSERT_EQ(woke.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  auto evs = ledger_->events(head, 10, 0);
+  ASSERT_TRUE(evs.isOk());
+  ASSERT_EQ(evs->size(), 1u);
+  EXPECT_EQ((*evs)[0].type, "account.mint");
+
+  // Nothing new: the waiter fires when the (fake) timeout passes, not before.
+  const uint64_t now = ledger_->info()->eventSeq;
+  std::atomic<bool> fired{false};
+  ledger_->notifyEvents(now, 30'000, [&] { fired = true; });
+  clock_.advance(Millis(29'000));
+  EXPECT_FALSE(fired);
+  clock_.advance(Millis(1'000));
+  EXPECT_TRUE(fired);
+}
+
+TEST_F(EmbeddedLedgerTest, ClosingEscrowIsRefundedWhenGraceEndsOnTheClock) {
+  ASSERT_TRUE(run(alice, TxKind::kMint, MintBody{alice.address(), 100 * kTok}).isOk());
+  Harness h;
+  ASSERT_TRUE(run(prov, TxKind::kProviderRegister, h.providerBody()).isOk());
+  auto open = run(alice, TxKind::kEscrowOpen, EscrowOpenBody{prov.address(), 10 * kTok, {}});
+  ASSERT_TRUE(open.isOk()) << open.status().toString();
+  const std::string id = open->result["escrow"];
+  ASSERT_TRUE(run(alice, TxKind::kEscrowClose, EscrowCloseBody{id}).isOk());
+  EXPECT_EQ(ledger_->escrow(id)->state, EscrowState::kClosing);
+  const uint64_t cursor = ledger_->info()->eventSeq;
+  std::promise<void> closed;
+  ledger_->notifyEvents(cursor, 600'000, [&] { closed.set_value(); });
+  clock_.advance(Millis(6'000));  // past the 5 s grace; the 1 s tick finalizes it
+  ASSERT_EQ(closed.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  auto e = ledger_->escrow(id);
+  ASSERT_TRUE(e.isOk());
+  EXPECT_EQ(e->state, EscrowState::kClosed);
+  EXPECT_EQ(e->refunded, 10 * kTok);
+  EXPECT_EQ(ledger_->account(alice.address())->balance, 100 * kTok);
+}
+
+TEST_F(EmbeddedLedgerTest, OfflineVerifyPassesAndCatchesTampering) {
+  ASSERT_TRUE(run(alice, TxKind::kMint, MintBody{alice.address(), 100 * kTok}).isOk());
+  ASSERT_TRUE(run(alice, TxKind::kTransfer, TransferBody{bob.address(), kTok}).isOk());
+  ledger_.reset();
+  const std::string db = embedded::ledgerDbPath(dir_.string());
+  auto ok = embedded::verifyLedgerDatabase(db);
+  ASSERT_TRUE(ok.isOk()) << ok.status().toString();
+  EXPECT_EQ(ok->entries, 3u);
+  {
+    SQLite::Database w(db, SQLite::OPEN_READWRITE);
+    w.exec("UPDATE accounts SET balance = balance + 1 WHERE address = '" + bob.address() + "'");
+  }
+  auto bad = embedded::verifyLedgerDatabase(db);
+  ASSERT_FALSE(bad.isOk());
+  EXPECT_NE(bad.status().message().find("state root mismatch"), std::string::npos);
+  {
+    SQLite::Database w(db, SQLite::OPEN_READWRITE);
+    w.exec("UPDATE accounts SET balance = balance - 1 WHERE address = '" + bob.address() + "'");
+    w.exec("UPDATE txlog SET time = time + 1 WHERE seq = 2");
+  }
+  bad = embedded::verifyLedgerDatabase(db);
+  ASSERT_FALSE(bad.isOk());
+  EXPECT_NE(bad.status().message().find("chain hash mismatch"), std::string::npos)
+      << bad.status().message();
+}
+
+TEST(LedgerFactory, UnknownBackendIsAnError) {
+  LedgerConfig c;
+  c.backend = "postgres";
+  auto r = createLedger(c);
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("expected one of embedded, http"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mercato::ledger::testing

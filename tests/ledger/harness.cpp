@@ -1,0 +1,59 @@
+#include "harness.hpp"
+
+#include <array>
+
+namespace mercato::ledger::testing {
+
+crypto::Identity key(uint8_t n) {
+  std::array<uint8_t, 32> seed{};
+  seed.fill(n);
+  return crypto::Identity::fromSeed(seed).value();
+}
+
+Harness::Harness(bool dev, int64_t graceMs, Micros mintCap)
+    : db(":memory:", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE), sm(db) {
+  embedded::GenesisParams g;
+  g.chainId = chain;
+  g.devMode = dev;
+  g.closeGraceMs = graceMs;
+  g.mintCap = mintCap;
+  SQLite::Transaction t(db);
+  auto r = sm.applyGenesis(g, now);
+  if (!r.isOk()) throw std::runtime_error(r.status().toString());
+  t.commit();
+}
+
+SignedTx Harness::sign(const crypto::Identity& id, TxKind kind, TxBody body) {
+  uint64_t& n = nonces[id.address()];
+  return signTx(Tx{chain, kind, id.address(), n + 1, std::move(body)}, id);
+}
+
+Result<embedded::Applied> Harness::apply(const SignedTx& tx) {
+  SQLite::Transaction t(db);
+  auto r = sm.apply(tx, now);
+  t.commit();
+  if (r.isOk()) nonces[tx.tx.from] = tx.tx.nonce;
+  return r;
+}
+
+Result<embedded::Applied> Harness::run(const crypto::Identity& id, TxKind kind, TxBody body) {
+  return apply(sign(id, kind, std::move(body)));
+}
+
+Micros Harness::balance(const std::string& address) {
+  SQLite::Statement q(db, "SELECT balance FROM accounts WHERE address = ?");
+  q.bind(1, address);
+  return q.executeStep() ? q.getColumn(0).getInt64() : 0;
+}
+
+ProviderBody Harness::providerBody(Prices p) {
+  ProviderBody b;
+  b.nodeKey = std::string(64, 'a');
+  b.gatewayUrl = "https://provider.example:8443";
+  b.attributes = {{"region", "eu-west"}, {"tier", "community"}};
+  b.capacity = {8000, 32ll << 30, 500ll << 30};
+  b.prices = p;
+  return b;
+}
+
+}  // namespace mercato::ledger::testing

@@ -1,0 +1,36 @@
+// Test support for the ledger: deterministic keys and a StateMachine on an in-memory SQLite
+// database, so rules are exercised without threads or disks.
+#pragma once
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "crypto/keys.hpp"
+#include "ledger/embedded/state_machine.hpp"
+#include "ledger/tx.hpp"
+
+namespace mercato::ledger::testing {
+
+// The identity for seed byte `n` (deterministic).
+crypto::Identity key(uint8_t n);
+
+struct Harness {
+  explicit Harness(bool dev = true, int64_t graceMs = 10'000, Micros mintCap = 1'000'000'000'000);
+  SQLite::Database db;
+  embedded::StateMachine sm;
+  int64_t now = 1'700'000'000'000;
+  std::string chain = "test-chain";
+  std::map<std::string, uint64_t> nonces;
+
+  SignedTx sign(const crypto::Identity& id, TxKind kind, TxBody body);
+  // Signs with the next nonce and applies inside its own transaction.
+  Result<embedded::Applied> run(const crypto::Identity& id, TxKind kind, TxBody body);
+  Result<embedded::Applied> apply(const SignedTx& tx);
+  Micros balance(const std::string& address);
+  ProviderBody providerBody(Prices p = {1000, 2000, 3000, 4000});
+};
+
+}  // namespace mercato::ledger::testing
