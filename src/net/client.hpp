@@ -10,9 +10,11 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -48,7 +50,10 @@ class HttpClient {
   Result<nlohmann::json> postJson(const std::string& target, const nlohmann::json& body);
 
   // Streams a chunked/long response, calling `onData` with each piece of body as it arrives;
-  // returning false from onData stops reading. Used for NDJSON event streams.
+  // returning false from onData stops reading. Used for NDJSON event streams. The timeout
+  // covers connecting and the response header, then each wait for the next piece (a stream
+  // may run for longer than the timeout as long as data keeps coming). A non-2xx reply becomes
+  // the Status carried in its error body.
   virtual Status stream(const std::string& target,
                         const std::function<bool(std::string_view)>& onData) = 0;
 };
