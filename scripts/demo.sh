@@ -13,7 +13,10 @@ trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -rf "$WORK"' EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "Starting mercatod --dev (embedded ledger + faucet)"
-"$BIN/mercatod" --dev --data-dir "$WORK/node" --listen 127.0.0.1:0 2>"$WORK/node.log" &
+# A short close grace so the demo can show the refund.
+printf 'ledger:\n  closeGraceMs: 2000\n' >"$WORK/node.yaml"
+"$BIN/mercatod" --dev --config "$WORK/node.yaml" --data-dir "$WORK/node" --listen 127.0.0.1:0 \
+  2>"$WORK/node.log" &
 PID=$!
 for _ in $(seq 1 100); do [ -f "$WORK/node/node.json" ] && break; sleep 0.1; done
 NODE=$(jq -r .url "$WORK/node/node.json")
@@ -42,7 +45,7 @@ step "Provider claims metered usage: 60 cpu-seconds, 512 MiB for 60 s, 1000 requ
 prov escrow claim "$ESCROW" --cpu-ms 60000 --mem-mib-s 30720 --requests 1000
 
 step "More usage than the deposit covers: the escrow becomes exhausted"
-prov escrow claim "$ESCROW" --cpu-ms 300000 --mem-mib-s 153600 --requests 5000 || true
+prov escrow claim "$ESCROW" --cpu-ms 300000 --mem-mib-s 153600 --requests 5000
 pub escrow show "$ESCROW"
 
 step "Publisher tops up: the provider is paid what it is owed and the escrow reopens"
@@ -51,6 +54,11 @@ pub escrow show "$ESCROW"
 
 step "Publisher closes; the provider has a grace period for a final claim"
 pub escrow close "$ESCROW"
+prov escrow claim "$ESCROW" --cpu-ms 310000 --mem-mib-s 153600 --requests 5000
+sleep 3
+
+step "Grace over: the rest of the deposit went back to the publisher"
+pub escrow show "$ESCROW"
 pub ledger balance
 prov ledger balance
 

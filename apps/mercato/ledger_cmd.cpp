@@ -156,7 +156,8 @@ void addLedgerCommands(CLI::App& app, Context& ctx, int& exitCode) {
       if (body.contains("amount")) detail = money(body["amount"].get<int64_t>());
       if (body.contains("deposit")) detail = money(body["deposit"].get<int64_t>());
       if (body.contains("to")) detail += " -> " + body["to"].get<std::string>();
-      if (body.contains("escrow")) detail += " " + body["escrow"].get<std::string>();
+      if (body.contains("escrow"))
+        detail += (detail.empty() ? "" : " ") + body["escrow"].get<std::string>();
       t.row({std::to_string(r.seq), shortTime(r.time), r.kind, r.sender.empty() ? "-" : r.sender,
              detail, r.hash.substr(0, 16)});
     }
