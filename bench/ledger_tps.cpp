@@ -26,7 +26,7 @@
 
 using namespace mercato;
 using namespace mercato::ledger;
-using Clock = std::chrono::steady_clock;
+using Steady = std::chrono::steady_clock;
 
 namespace {
 
@@ -34,7 +34,7 @@ double verifyRate(const std::vector<SignedTx>& txs, int threads) {
   std::vector<std::string> msgs;
   for (const auto& t : txs) msgs.push_back(signingBytes(t.tx));
   std::atomic<size_t> next{0};
-  auto start = Clock::now();
+  auto start = Steady::now();
   std::vector<std::thread> ts;
   for (int i = 0; i < threads; ++i)
     ts.emplace_back([&] {
@@ -46,7 +46,7 @@ double verifyRate(const std::vector<SignedTx>& txs, int threads) {
           std::abort();
     });
   for (auto& t : ts) t.join();
-  return txs.size() / std::chrono::duration<double>(Clock::now() - start).count();
+  return txs.size() / std::chrono::duration<double>(Steady::now() - start).count();
 }
 
 double pct(std::vector<double>& v, double p) {
@@ -68,7 +68,20 @@ int main(int argc, char** argv) {
   app.add_option("--tx-per-account", txPerAccount, "Transactions per account");
   app.add_option("--connections", connections, "Concurrent HTTP connections");
   app.add_option("--batch", batch, "Transactions per batch request (batch mode)");
+  std::string sync = "full", clientKind = "native", wrkScript = "bench/ledger_submit.lua";
+  int seconds = 8, wrkAccounts = 120'000;
+  app.add_option("--client", clientKind,
+                 "native: the project's HTTP client on N threads; wrk: wrk -t1 with pre-signed "
+                 "transactions from distinct accounts")
+      ->check(CLI::IsMember({"native", "wrk"}));
+  app.add_option("--wrk-script", wrkScript, "Lua script for --client wrk");
+  app.add_option("--seconds", seconds, "Duration of the wrk run");
+  app.add_option("--wrk-accounts", wrkAccounts, "Pre-funded accounts (= transactions) for wrk");
+  app.add_option("--sync", sync,
+                 "full: fsync every group commit; normal: WAL without fsync on commit")
+      ->check(CLI::IsMember({"full", "normal"}));
   CLI11_PARSE(app, argc, argv);
+  syncFull = sync == "full";
   crypto::initCrypto();
 
   const auto dir =
@@ -93,6 +106,7 @@ int main(int argc, char** argv) {
   const std::string chain = remote->info()->chainId;
   auto sink = crypto::Identity::generate();
 
+  if (clientKind == "wrk") accounts = wrkAccounts;
   // Fund the senders (minting is itself submitted in batches).
   std::vector<crypto::Identity> senders;
   for (int i = 0; i < accounts; ++i) senders.push_back(crypto::Identity::generate());
@@ -108,6 +122,55 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "funding failed: %s\n", r.status().toString().c_str());
       return 1;
     }
+  }
+  if (clientKind == "wrk") {
+    const auto bodiesPath = dir / "bodies.ndjson";
+    {
+      std::ofstream out(bodiesPath);
+      for (int a = 0; a < accounts; ++a)
+        out << toJson(signTx(Tx{chain, TxKind::kTransfer, senders[a].address(), 2,
+                                TransferBody{sink.address(), 1}},
+                             senders[a]))
+                   .dump()
+            << "\n";
+    }
+    const uint64_t headBefore = remote->info()->headSeq;
+    const std::string cmd = "BODIES=" + bodiesPath.string() + " wrk -t1 -c" +
+                            std::to_string(connections) + " -d" + std::to_string(seconds) +
+                            "s --latency -s " + wrkScript + " " + daemon.url() + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    while (p && fgets(buf, sizeof buf, p)) out += buf;
+    if (p) pclose(p);
+    const uint64_t applied = remote->info()->headSeq - headBefore;
+    auto grab = [&](const std::string& key) -> std::string {
+      auto pos = out.find(key);
+      if (pos == std::string::npos) return "?";
+      pos += key.size();
+      while (pos < out.size() && out[pos] == ' ') ++pos;
+      auto end = out.find_first_of(" \n", pos);
+      return out.substr(pos, end - pos);
+    };
+    std::string non2xx = grab("Non-2xx or 3xx responses:");
+    daemon.terminate();
+    std::vector<SignedTx> sample;
+    for (int a = 0; a < std::min(accounts, 20000); ++a)
+      sample.push_back(signTx(
+          Tx{chain, TxKind::kTransfer, senders[a].address(), 2, TransferBody{sink.address(), 1}},
+          senders[a]));
+    const double r1 = verifyRate(sample, 1), r2 = verifyRate(sample, 2);
+    const double tps = applied / static_cast<double>(seconds);
+    std::printf(
+        "{\"client\":\"wrk\",\"sync\":\"%s\",\"connections\":%d,\"seconds\":%d,"
+        "\"applied\":%llu,\"non2xx\":\"%s\",\"tps\":%.0f,\"p50\":\"%s\",\"p99\":\"%s\","
+        "\"requests_per_s\":\"%s\",\"verify_1core_per_s\":%.0f,\"verify_2core_per_s\":%.0f,"
+        "\"ratio_to_2core_verify\":%.3f}\n",
+        sync.c_str(), connections, seconds, static_cast<unsigned long long>(applied),
+        non2xx == "?" ? "0" : non2xx.c_str(), tps, grab("50%").c_str(), grab("99%").c_str(),
+        grab("Requests/sec:").c_str(), r1, r2, tps / r2);
+    std::filesystem::remove_all(dir);
+    return 0;
   }
   // Pre-sign every transfer. Connection c owns accounts c, c+C, ... so nonces stay ordered.
   std::vector<std::vector<SignedTx>> perConn(connections);
@@ -137,16 +200,16 @@ int main(int argc, char** argv) {
   // transaction after the previous one is acknowledged, so its nonces arrive in order.
   std::atomic<long> ok{0}, failed{0};
   std::vector<std::vector<double>> lat(connections);
-  auto start = Clock::now();
+  auto start = Steady::now();
   std::vector<std::thread> ts;
   for (int c = 0; c < connections; ++c)
     ts.emplace_back([&, c] {
       auto cl = net::HttpClient::create(daemon.url()).value();
       for (const auto& body : bodies[c]) {
-        auto t0 = Clock::now();
+        auto t0 = Steady::now();
         auto r = cl->request("POST", mode == "single" ? "/ledger/v1/txs" : "/ledger/v1/txs/batch",
                              body, {{"Content-Type", "application/json"}});
-        double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+        double ms = std::chrono::duration<double, std::milli>(Steady::now() - t0).count();
         if (!r.isOk() || r->status != 200) {
           ++failed;
           continue;
@@ -168,7 +231,7 @@ int main(int argc, char** argv) {
       }
     });
   for (auto& t : ts) t.join();
-  const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  const double secs = std::chrono::duration<double>(Steady::now() - start).count();
   std::vector<double> latencies;
   for (auto& v : lat) latencies.insert(latencies.end(), v.begin(), v.end());
   const double tps = ok / secs;
@@ -179,11 +242,12 @@ int main(int argc, char** argv) {
   auto sinkBal = 0;
   (void)sinkBal;
   std::printf(
-      "{\"mode\":\"%s\",\"accounts\":%d,\"connections\":%d,\"batch\":%d,\"tx\":%ld,\"failed\":%ld,"
+      "{\"mode\":\"%s\",\"sync\":\"%s\",\"accounts\":%d,\"connections\":%d,\"batch\":%d,\"tx\":%ld,"
+      "\"failed\":%ld,"
       "\"seconds\":%.3f,\"tps\":%.0f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,"
       "\"verify_1core_per_s\":%.0f,\"verify_2core_per_s\":%.0f,\"ratio_to_2core_verify\":%.3f}\n",
-      mode.c_str(), accounts, connections, mode == "batch" ? batch : 1, ok.load(), failed.load(),
-      secs, tps, p50, p99, v1, v2, tps / v2);
+      mode.c_str(), sync.c_str(), accounts, connections, mode == "batch" ? batch : 1, ok.load(),
+      failed.load(), secs, tps, p50, p99, v1, v2, tps / v2);
   std::filesystem::remove_all(dir);
   return failed > 0 ? 1 : 0;
 }

@@ -247,10 +247,10 @@ std::string txHashHex(const Tx& tx) {
 
 SignedTx signTx(Tx tx, const crypto::Identity& id) {
   SignedTx s;
-  const std::string bytes = signingBytes(tx);
+  s.signing = signingBytes(tx);
   s.signer = id.publicKey();
-  s.signature = id.sign(bytes);
-  s.hash = crypto::hashHex(crypto::blake2b256(bytes));
+  s.signature = id.sign(s.signing);
+  s.hash = crypto::hashHex(crypto::blake2b256(s.signing));
   s.tx = std::move(tx);
   return s;
 }
@@ -264,6 +264,21 @@ json toJson(const SignedTx& s) {
             {"body", bodyToJson(s.tx.body)}}},
           {"signer", s.signer.hex()},
           {"sig", s.signature.hex()}};
+}
+
+std::string wireText(const SignedTx& s) {
+  constexpr std::string_view kPrefix = "mercato-tx-v1\n";
+  const std::string signing = s.signing.empty() ? signingBytes(s.tx) : s.signing;
+  std::string out;
+  out.reserve(signing.size() + 220);
+  out += "{\"sig\":\"";
+  out += s.signature.hex();
+  out += "\",\"signer\":\"";
+  out += s.signer.hex();
+  out += "\",\"tx\":";
+  out.append(signing, kPrefix.size());
+  out += '}';
+  return out;
 }
 
 Result<SignedTx> decodeSignedTx(const json& j) {
@@ -295,12 +310,13 @@ Result<SignedTx> decodeSignedTx(const json& j) {
   ASSIGN_OR_RETURN(s.tx.body, bodyFromJson(s.tx.kind, t["body"]));
   // The signature covers the re-encoded typed transaction; a sender that encoded differently
   // (e.g. with floats) simply fails verification.
-  s.hash = txHashHex(s.tx);
+  s.signing = signingBytes(s.tx);
+  s.hash = crypto::hashHex(crypto::blake2b256(s.signing));
   return s;
 }
 
 Status verifySignature(const SignedTx& s) {
-  if (!crypto::verify(s.signer, signingBytes(s.tx), s.signature))
+  if (!crypto::verify(s.signer, s.signing.empty() ? signingBytes(s.tx) : s.signing, s.signature))
     return unauthenticated("bad signature on transaction " + s.hash);
   return Status::ok();
 }

@@ -94,6 +94,9 @@ struct SignedTx {
   crypto::PublicKey signer;
   crypto::Signature signature;
   std::string hash;  // hex BLAKE2b-256 of signingBytes(tx); filled by signTx/decodeSignedTx
+  // signingBytes(tx), computed once by signTx/decodeSignedTx so verification and logging do
+  // not re-encode. Empty on a hand-built SignedTx (then it is recomputed on use).
+  std::string signing;
 };
 
 // Body <-> JSON.
@@ -112,6 +115,9 @@ std::string txHashHex(const Tx& tx);
 SignedTx signTx(Tx tx, const crypto::Identity& id);
 // The wire JSON.
 nlohmann::json toJson(const SignedTx& tx);
+// The wire JSON as canonical text, built from the signing bytes without a JSON round trip:
+// {"sig":"…","signer":"…","tx":<canonical tx>}. What the ledger stores in its log.
+std::string wireText(const SignedTx& tx);
 // Strict decode of untrusted wire JSON: structure, types, unknown fields, hex lengths, kind,
 // body fields, address validity and from == address(signer). Does NOT verify the signature.
 Result<SignedTx> decodeSignedTx(const nlohmann::json& j);

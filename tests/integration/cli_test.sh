@@ -29,7 +29,9 @@ expect_eq "$(m bob ledger balance --json | jq -r .balance)" "12500000" "bob bala
 
 # Bad input: clear errors, non-zero exit, nothing changes.
 expect_fail 1 "overdraft" m bob ledger transfer "$ALICE" 99
-expect_fail 1 "checksum" m alice ledger transfer "${BOB%?}x" 1
+# One changed character in the middle of an address fails its checksum.
+if [ "${BOB:10:1}" == "a" ]; then SWAP=b; else SWAP=a; fi
+expect_fail 1 "checksum" m alice ledger transfer "${BOB:0:10}${SWAP}${BOB:11}" 1
 expect_fail 1 "more than one" m alice ledger transfer "$BOB" 1.2.3
 m dave keys create >/dev/null
 expect_fail 1 "never received funds" m dave ledger balance

@@ -2,7 +2,7 @@
 # REQUIRES: BIN_DIR (the build's bin/) in the environment.
 set -euo pipefail
 
-: "${BIN_DIR:?BIN_DIR must point at the build's bin directory}"
+: "${BIN_DIR:?BIN_DIR must point at the build bin directory}"
 WORK=$(mktemp -d /tmp/mercato-it.XXXXXX)
 DAEMON_PID=""
 NODE_URL=""

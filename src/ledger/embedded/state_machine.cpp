@@ -122,7 +122,11 @@ struct StateMachine::Impl {
     s.clearBindings();
   }
 
+  // Accounts changed by the transaction being applied; written once, in commitEntry().
+  std::map<std::string, Account> dirty;
+
   std::optional<Account> getAccount(const std::string& addr) {
+    if (auto it = dirty.find(addr); it != dirty.end()) return it->second;
     selAccount.reset();
     selAccount.bind(1, addr);
     if (!selAccount.executeStep()) return std::nullopt;
@@ -132,11 +136,17 @@ struct StateMachine::Impl {
     return a;
   }
   void storeAccount(const Account& a) {
-    putAccount.bind(1, a.address);
-    putAccount.bind(2, static_cast<int64_t>(a.balance));
-    putAccount.bind(3, static_cast<int64_t>(a.nonce));
-    exec(putAccount);
+    dirty[a.address] = a;
     touched.push_back(a.address);
+  }
+  void flushAccounts() {
+    for (const auto& [addr, a] : dirty) {
+      putAccount.bind(1, addr);
+      putAccount.bind(2, static_cast<int64_t>(a.balance));
+      putAccount.bind(3, static_cast<int64_t>(a.nonce));
+      exec(putAccount);
+    }
+    dirty.clear();
   }
   Status credit(const std::string& addr, Micros amount) {
     Account a = getAccount(addr).value_or(Account{addr, 0, 0});
@@ -213,6 +223,7 @@ struct StateMachine::Impl {
   // Appends the log entry and the events collected during this apply; returns the receipt.
   Applied commitEntry(const std::string& kind, const std::string& sender, const std::string& hash,
                       const std::string& body, int64_t time, json result) {
+    flushAccounts();
     const uint64_t seq = head + 1;
     auto eh = crypto::Hasher()
                   .field(headHash)
@@ -275,6 +286,7 @@ struct StateMachine::Impl {
   Result<Applied> atomically(F&& body) {
     events.clear();
     touched.clear();
+    dirty.clear();
     savepoint.exec();
     savepoint.reset();
     try {
@@ -284,6 +296,7 @@ struct StateMachine::Impl {
         release.reset();
         finishOk();
       } else {
+        dirty.clear();
         rollback.exec();
         rollback.reset();
         release.exec();
@@ -291,6 +304,7 @@ struct StateMachine::Impl {
       }
       return r;
     } catch (const std::exception& e) {
+      dirty.clear();
       try {
         rollback.reset();
         rollback.exec();
@@ -592,7 +606,7 @@ Result<Applied> StateMachine::apply(const SignedTx& s, int64_t timeMs) {
     self.nonce = tx.nonce;
     impl_->storeAccount(self);
     ASSIGN_OR_RETURN(json result, impl_->applyKind(s, timeMs));
-    const std::string body = toJson(s).dump();
+    const std::string body = wireText(s);
     return impl_->commitEntry(std::string(txKindName(tx.kind)), tx.from, s.hash, body, timeMs,
                               std::move(result));
   });
