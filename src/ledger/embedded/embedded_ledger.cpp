@@ -1,6 +1,7 @@
 #include "ledger/embedded/embedded_ledger.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
 
 #include <condition_variable>
 #include <deque>
@@ -26,7 +27,6 @@ void configure(SQLite::Database& db, bool syncFull) {
   db.exec(syncFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   db.exec("PRAGMA cache_size=-65536");  // 64 MiB page cache for the hot account pages
   db.exec("PRAGMA temp_store=MEMORY");
-  db.exec("PRAGMA wal_autocheckpoint=100000");
   db.setBusyTimeout(5000);
 }
 
@@ -71,6 +71,12 @@ class EmbeddedLedger final : public Ledger {
     }
     cv_.notify_all();
     if (committer_.joinable()) committer_.join();
+    {
+      std::lock_guard lk(ckMu_);
+      ckStop_ = true;
+    }
+    ckCv_.notify_all();
+    if (checkpointer_.joinable()) checkpointer_.join();
     clock_.cancel(tickTimer_);
     // Answer whatever is still queued: nothing of it was applied.
     for (auto& item : queue_) item.done(unavailable("ledger is shutting down"));
@@ -117,6 +123,10 @@ class EmbeddedLedger final : public Ledger {
     } catch (const std::exception& e) {
       return internalError(std::string("opening ledger: ") + e.what());
     }
+    // Checkpoints run on their own connection and thread (PASSIVE: they never block the
+    // committer). The write connection only reports the WAL size after each commit.
+    sqlite3_wal_hook(writeDb_->getHandle(), &EmbeddedLedger::walHook, this);
+    checkpointer_ = std::thread([this] { checkpointLoop(); });
     committer_ = std::thread([this] { commitLoop(); });
     scheduleTick();
     return Status::ok();
@@ -358,6 +368,45 @@ class EmbeddedLedger final : public Ledger {
     });
   }
 
+  static int walHook(void* self, sqlite3*, const char*, int pages) {
+    auto* l = static_cast<EmbeddedLedger*>(self);
+    if (pages >= kCheckpointPages) {
+      std::lock_guard lk(l->ckMu_);
+      l->ckDue_ = true;
+      l->ckCv_.notify_one();
+    }
+    return SQLITE_OK;
+  }
+
+  void checkpointLoop() {
+    std::unique_ptr<SQLite::Database> db;
+    try {
+      db =
+          std::make_unique<SQLite::Database>(ledgerDbPath(config_.dataDir), SQLite::OPEN_READWRITE);
+      db->setBusyTimeout(5000);
+    } catch (const std::exception& e) {
+      spdlog::error("ledger: checkpointer cannot open the database: {}", e.what());
+      return;
+    }
+    std::unique_lock lk(ckMu_);
+    while (true) {
+      ckCv_.wait(lk, [&] { return ckStop_ || ckDue_; });
+      if (ckStop_) break;
+      ckDue_ = false;
+      lk.unlock();
+      int logPages = 0, done = 0;
+      int rc = sqlite3_wal_checkpoint_v2(db->getHandle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                         &logPages, &done);
+      if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        spdlog::warn("ledger: WAL checkpoint failed: {}", sqlite3_errstr(rc));
+      lk.lock();
+    }
+    lk.unlock();
+    // On shutdown, fold the WAL back into the database file.
+    sqlite3_wal_checkpoint_v2(db->getHandle(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr,
+                              nullptr);
+  }
+
   void commitLoop() {
     std::deque<Item> batch;
     while (true) {
@@ -468,6 +517,14 @@ class EmbeddedLedger final : public Ledger {
   bool tickDue_ = false;
   TimerId tickTimer_ = 0;
   std::thread committer_;
+
+  // Background WAL checkpointing, triggered once the WAL holds kCheckpointPages pages.
+  static constexpr int kCheckpointPages = 4000;  // ~16 MiB with 4 KiB pages
+  std::mutex ckMu_;
+  std::condition_variable ckCv_;
+  bool ckDue_ = false;
+  bool ckStop_ = false;
+  std::thread checkpointer_;
 
   std::mutex waitMu_;
   std::list<Waiter> waiters_;
