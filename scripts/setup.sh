@@ -12,7 +12,7 @@ PACKAGES=(
   libboost-dev libssl-dev libsodium-dev libsqlite3-dev libsqlitecpp-dev sqlite3
   libspdlog-dev libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev jq curl procps
+  libgtest-dev libgmock-dev libbenchmark-dev jq curl procps wrk
 )
 
 missing=()
