@@ -10,6 +10,24 @@ crypto::Identity key(uint8_t n) {
   return crypto::Identity::fromSeed(seed).value();
 }
 
+std::vector<TxRecord> readLog(SQLite::Database& db) {
+  std::vector<TxRecord> out;
+  SQLite::Statement q(
+      db, "SELECT seq, hash, entry_hash, time, kind, sender, body FROM txlog ORDER BY seq");
+  while (q.executeStep()) {
+    TxRecord r;
+    r.seq = q.getColumn(0).getInt64();
+    r.hash = q.getColumn(1).getString();
+    r.entryHash = q.getColumn(2).getString();
+    r.time = q.getColumn(3).getInt64();
+    r.kind = q.getColumn(4).getString();
+    r.sender = q.getColumn(5).getString();
+    r.body = nlohmann::json::parse(q.getColumn(6).getString());
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 Harness::Harness(bool dev, int64_t graceMs, Micros mintCap)
     : db(":memory:", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE), sm(db) {
   embedded::GenesisParams g;

@@ -14,6 +14,9 @@
 
 namespace mercato::ledger::testing {
 
+// Every log entry in `db`, oldest first.
+std::vector<TxRecord> readLog(SQLite::Database& db);
+
 // The identity for seed byte `n` (deterministic).
 crypto::Identity key(uint8_t n);
 

@@ -37,24 +37,6 @@ Totals totals(SQLite::Database& db) {
   return t;
 }
 
-std::vector<TxRecord> readLog(SQLite::Database& db) {
-  std::vector<TxRecord> out;
-  SQLite::Statement q(
-      db, "SELECT seq, hash, entry_hash, time, kind, sender, body FROM txlog ORDER BY seq");
-  while (q.executeStep()) {
-    TxRecord r;
-    r.seq = q.getColumn(0).getInt64();
-    r.hash = q.getColumn(1).getString();
-    r.entryHash = q.getColumn(2).getString();
-    r.time = q.getColumn(3).getInt64();
-    r.kind = q.getColumn(4).getString();
-    r.sender = q.getColumn(5).getString();
-    r.body = nlohmann::json::parse(q.getColumn(6).getString());
-    out.push_back(std::move(r));
-  }
-  return out;
-}
-
 TEST(LedgerProperty, RandomSequencesConserveSupplyAndReplay) {
   const char* env = std::getenv("MERCATO_PROPERTY_TXS");
   const int totalTxs = env ? std::atoi(env) : 100'000;
