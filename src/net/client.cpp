@@ -19,19 +19,13 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include "net/beast_aliases.hpp"
 #include "net/tls_internal.hpp"
 
 namespace mercato::net {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace ssl = asio::ssl;
-using tcp = asio::ip::tcp;
-using SteadyClock = std::chrono::steady_clock;
-using PlainStream = beast::tcp_stream;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+using namespace mercato::net::detail;  // NOLINT: the shared Asio/Beast aliases
 using ErrorCode = boost::system::error_code;
 
 constexpr auto kAwait = asio::use_awaitable;

@@ -30,20 +30,14 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include "net/beast_aliases.hpp"
 #include "net/beast_request.hpp"
 #include "net/server.hpp"
 
 namespace mercato::net {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace ssl = asio::ssl;
-using tcp = asio::ip::tcp;
-using SteadyClock = std::chrono::steady_clock;
-using PlainStream = beast::tcp_stream;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+using namespace mercato::net::detail;  // NOLINT: the shared Asio/Beast aliases
 
 constexpr auto kAwait = asio::use_awaitable;
 
