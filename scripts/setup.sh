@@ -11,6 +11,9 @@ PACKAGES=(
   # libraries
   libboost-dev libssl-dev libsodium-dev libsqlite3-dev libsqlitecpp-dev sqlite3
   libspdlog-dev libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
+  libarchive-dev libcurl4-openssl-dev
+  # the single-machine cluster backend (src/runtime/runc) and its tests
+  runc containernetworking-plugins iproute2 iptables docker-registry busybox-static
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev jq curl procps wrk
 )
