@@ -651,7 +651,7 @@ class ImageStoreImpl final : public ImageStore {
       return fail(internalError("cannot rename " + tmpRootfs + " to " + final + ": " +
                                 std::strerror(errno)));
     tmpRootfs = final;  // fail() now removes the final dir
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     Status st = dbTry("insert image", [&] {
       SQLite::Transaction tx(*db_);
       SQLite::Statement q(*db_,
@@ -684,10 +684,8 @@ class ImageStoreImpl final : public ImageStore {
       tx.commit();
     });
     if (!st.isOk()) {
-      mu_.unlock();
-      auto r = fail(st);
-      mu_.lock();
-      return r;
+      lock.unlock();  // fail() takes mu_ itself
+      return fail(st);
     }
     inflightImages_.erase(digest);
     for (const auto& d : all) inflightBlobs_.erase(inflightBlobs_.find(d.digest));
