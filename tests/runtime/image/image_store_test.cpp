@@ -334,7 +334,7 @@ TEST_F(ImageStoreTest, UnsafeLayersAndQuotaLeaveNothingBehind) {
   const std::vector<std::vector<mercato::testing::TarEntry>> evil = {
       {{"../x", 'f', "evil"}},
       {{"a", 'l', "/etc"}, {"a/passwd", 'f', "evil"}},
-      {{"dev/null", 'c'}},
+      {{"dev/null", 'c', ""}},
   };
   int i = 0;
   for (const auto& entries : evil) {

@@ -86,11 +86,11 @@ TEST_F(UnpackTest, WhiteoutsAndOpaqueDirectoriesAcrossLayers) {
                              {"d/x", 'f', "4"},
                              {"d/sub/y", 'f', "5"}}))
                   .isOk());
-  Status st = apply(makeTar({{"a/.wh.gone", 'f'},
-                             {"a/.wh.gonedir", 'f'},
-                             {"a/.wh.never-existed", 'f'},
-                             {"missing/.wh.x", 'f'},
-                             {"d/.wh..wh..opq", 'f'},
+  Status st = apply(makeTar({{"a/.wh.gone", 'f', ""},
+                             {"a/.wh.gonedir", 'f', ""},
+                             {"a/.wh.never-existed", 'f', ""},
+                             {"missing/.wh.x", 'f', ""},
+                             {"d/.wh..wh..opq", 'f', ""},
                              {"d/new", 'f', "6"}},
                             true));
   ASSERT_TRUE(st.isOk()) << st.toString();
@@ -104,7 +104,7 @@ TEST_F(UnpackTest, WhiteoutsAndOpaqueDirectoriesAcrossLayers) {
   EXPECT_FALSE(fs::exists(rootfs_ + "/d/.wh..wh..opq"));
   EXPECT_FALSE(fs::exists(rootfs_ + "/missing"));
   // An opaque marker after this layer's own entries keeps them.
-  ASSERT_TRUE(apply(makeTar({{"d/newer", 'f', "7"}, {"d/.wh..wh..opq", 'f'}})).isOk());
+  ASSERT_TRUE(apply(makeTar({{"d/newer", 'f', "7"}, {"d/.wh..wh..opq", 'f', ""}})).isOk());
   EXPECT_TRUE(fs::exists(rootfs_ + "/d/newer"));
   EXPECT_FALSE(fs::exists(rootfs_ + "/d/new"));
 }
@@ -123,12 +123,12 @@ TEST_F(UnpackTest, RefusesUnsafeEntries) {
       {"symlink escape", {{"a", 'l', "/etc"}, {"a/passwd", 'f', "evil"}}, "symlink"},
       {"relative symlink escape", {{"a", 'l', "../outside"}, {"a/secret", 'f', "evil"}}, "symlink"},
       {"absolute symlink to outside", {{"b", 'l', outsideAbs}, {"b/new", 'f', "evil"}}, "symlink"},
-      {"char device", {{"dev/null", 'c'}}, "device"},
-      {"block device", {{"dev/sda", 'b'}}, "device"},
+      {"char device", {{"dev/null", 'c', ""}}, "device"},
+      {"block device", {{"dev/sda", 'b', ""}}, "device"},
       {"hardlink dotdot", {{"h", 'h', "../outside/secret"}}, "\"..\""},
       {"hardlink absolute", {{"h", 'h', outsideAbs + "/secret"}}, "absolute"},
       {"hardlink via symlink", {{"s", 'l', outsideAbs}, {"h", 'h', "s/secret"}}, "symlink"},
-      {"whiteout via symlink", {{"s", 'l', outsideAbs}, {"s/.wh.secret", 'f'}}, "symlink"},
+      {"whiteout via symlink", {{"s", 'l', outsideAbs}, {"s/.wh.secret", 'f', ""}}, "symlink"},
   };
   for (const auto& c : cases) {
     fs::remove_all(rootfs_);
@@ -154,7 +154,7 @@ TEST_F(UnpackTest, QuotaStopsUnpacking) {
 
   UnpackBudget entries;
   entries.maxEntries = 2;
-  st = apply(makeTar({{"x", 'd'}, {"y", 'd'}, {"z", 'd'}}), &entries);
+  st = apply(makeTar({{"x", 'd', ""}, {"y", 'd', ""}, {"z", 'd', ""}}), &entries);
   EXPECT_EQ(st.code(), Code::kTooLarge);
 }
 
