@@ -199,8 +199,10 @@ Status follow(const std::string& basePath, const FollowOptions& options,
               options.fromOffset < 0 ? st.st_size : std::min<off_t>(options.fromOffset, st.st_size);
           ::lseek(fd, off, SEEK_SET);
         }
-        firstOpen = false;
       }
+      // fromOffset applies only to a file that existed when follow started; one that appears
+      // later is read from its beginning.
+      firstOpen = false;
     }
     if (fd >= 0) {
       readToEnd();
