@@ -204,7 +204,9 @@ TEST_F(OciSpecTest, BundleAndEtcFiles) {
   EXPECT_NE(testing::readFile(dir_ / "etc/hosts").find("10.89.1.2 web-0\n"), std::string::npos);
   EXPECT_EQ(testing::readFile(dir_ / "etc/resolv.conf"),
             "nameserver 10.0.0.53\nnameserver 10.0.0.54\nsearch svc.local\n");
-  ASSERT_TRUE(writeEtcFiles(dir_ / "etc2", {.hostname = "h"}).isOk());
+  EtcFiles minimal;
+  minimal.hostname = "h";
+  ASSERT_TRUE(writeEtcFiles(dir_ / "etc2", minimal).isOk());
   std::string resolv = testing::readFile(dir_ / "etc2/resolv.conf");
   EXPECT_NE(resolv.find("nameserver "), std::string::npos);
   EXPECT_EQ(resolv.find("nameserver 127."), std::string::npos);
