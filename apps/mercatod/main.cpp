@@ -15,11 +15,13 @@
 int main(int argc, char** argv) {
   CLI::App app{"mercatod: the mercato node daemon"};
   std::string configPath, dataDir, listen, logFormat = "text", logLevel = "info";
-  bool dev = false, tls = false;
+  bool dev = false, tls = false, runtimeRole = false;
   app.add_option("--config", configPath, "YAML config file (see docs/operations.md)");
   app.add_option("--data-dir", dataDir, "Data directory (default ./.mercato)");
   app.add_option("--listen", listen, "HOST:PORT to serve HTTP on (port 0 picks a free one)");
   app.add_flag("--dev", dev, "Run every role with an embedded dev ledger and faucet");
+  app.add_flag("--runtime", runtimeRole,
+               "Run workloads on this machine (runc backend; needs root) and serve /runtime/v1");
   app.add_flag("--tls", tls, "Serve HTTPS with a certificate bound to the node key");
   app.add_option("--log-format", logFormat, "text or json")->check(CLI::IsMember({"text", "json"}));
   app.add_option("--log-level", logLevel, "trace, debug, info, warn, error");
@@ -48,6 +50,7 @@ int main(int argc, char** argv) {
   if (!dataDir.empty()) config.dataDir = dataDir;
   if (!listen.empty()) config.listen = listen;
   if (tls) config.tls = true;
+  if (runtimeRole) config.runtime = true;
 
   // Block the signals before any thread starts, then wait for them on this thread.
   sigset_t set;

@@ -52,13 +52,16 @@ Status Node::start() {
   const std::string address = identity_->address();
   const bool dev = config_.dev;
   const bool ledgerHost = config_.ledgerHost;
-  router.add(
-      "GET", "/node/v1/identity", [nodeKey, address, dev, ledgerHost](const net::HttpRequest&) {
-        nlohmann::json roles = nlohmann::json::array();
-        if (ledgerHost) roles.push_back("ledger-host");
-        return net::HttpResponse::json(
-            200, {{"nodeKey", nodeKey}, {"address", address}, {"dev", dev}, {"roles", roles}});
-      });
+  const bool runtimeRole = config_.runtime;
+  router.add("GET", "/node/v1/identity",
+             [nodeKey, address, dev, ledgerHost, runtimeRole](const net::HttpRequest&) {
+               nlohmann::json roles = nlohmann::json::array();
+               if (ledgerHost) roles.push_back("ledger-host");
+               if (runtimeRole) roles.push_back("runtime");
+               return net::HttpResponse::json(
+                   200,
+                   {{"nodeKey", nodeKey}, {"address", address}, {"dev", dev}, {"roles", roles}});
+             });
 
   if (config_.ledgerHost) {
     ledger::LedgerConfig lc;
@@ -72,6 +75,22 @@ Status Node::start() {
     lc.metrics = &metrics_;
     ASSIGN_OR_RETURN(ledger_, ledger::createLedger(lc));
     ledger::registerLedgerRoutes(router, *ledger_);
+  }
+
+  if (config_.runtime) {
+    runtime::RuntimeConfig rc;
+    rc.backend = config_.runtimeBackend;
+    rc.dataDir = (fs::path(config_.dataDir) / "runtime").string();
+    rc.clock = &clock_;
+    rc.metrics = &metrics_;
+    rc.subnetPool = config_.subnetPool;
+    rc.sampleIntervalMs = config_.sampleIntervalMs;
+    rc.imageCacheBytes = static_cast<uint64_t>(config_.imageCacheBytes);
+    rc.insecureRegistries = config_.insecureRegistries;
+    ASSIGN_OR_RETURN(runtime_, runtime::createRuntime(rc));
+    ASSIGN_OR_RETURN(std::string token, runtime::loadOrCreateAdminToken(config_.dataDir));
+    runtimeService_ = std::make_unique<runtime::RuntimeService>(*runtime_, token);
+    runtimeService_->registerRoutes(router);
   }
 
   net::ServerOptions so;
@@ -98,8 +117,11 @@ Status Node::start() {
   const auto tmp = fs::path(config_.dataDir) / "node.json.tmp";
   std::ofstream(tmp) << info.dump() << "\n";
   fs::rename(tmp, infoPath, ec);
+  std::string roleNames;
+  if (config_.ledgerHost) roleNames += "ledger-host ";
+  if (config_.runtime) roleNames += "runtime ";
   spdlog::info("mercatod: listening on {} (node {}, roles: {}{})", server_->url(), address,
-               config_.ledgerHost ? "ledger-host" : "none", config_.dev ? ", dev" : "");
+               roleNames.empty() ? "none" : roleNames, config_.dev ? ", dev" : "");
   return Status::ok();
 }
 
@@ -108,6 +130,8 @@ void Node::stop() {
     server_->stop();
     server_.reset();
   }
+  runtimeService_.reset();
+  runtime_.reset();  // containers keep running under their shims
   ledger_.reset();
   if (identity_) {
     std::error_code ec;

@@ -16,6 +16,8 @@
 #include "ledger/ledger.hpp"
 #include "mercatod/node_config.hpp"
 #include "net/server.hpp"
+#include "runtime/runtime.hpp"
+#include "runtime/service.hpp"
 
 namespace mercato::node {
 
@@ -34,6 +36,8 @@ class Node {
   MetricsRegistry metrics_;
   std::unique_ptr<crypto::Identity> identity_;
   std::unique_ptr<ledger::Ledger> ledger_;
+  std::unique_ptr<runtime::Runtime> runtime_;
+  std::unique_ptr<runtime::RuntimeService> runtimeService_;
   std::unique_ptr<net::HttpServer> server_;
 };
 

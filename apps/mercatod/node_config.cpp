@@ -30,13 +30,34 @@ Result<NodeConfig> loadNodeConfig(const std::string& path, NodeConfig c) {
   ASSIGN_OR_RETURN(YAML::Node root, loadYamlFile(path));
   if (root.IsNull()) return c;
   RETURN_IF_ERROR(
-      onlyKeys(root, {"listen", "dataDir", "dev", "roles", "ledger", "http"}, "", path));
+      onlyKeys(root, {"listen", "dataDir", "dev", "roles", "ledger", "http", "runtime"}, "", path));
   ASSIGN_OR_RETURN(c.listen, yamlString(root, "listen", "", path, c.listen));
   ASSIGN_OR_RETURN(c.dataDir, yamlString(root, "dataDir", "", path, c.dataDir));
   ASSIGN_OR_RETURN(c.dev, yamlBool(root, "dev", "", path, c.dev));
   YAML::Node roles = root["roles"];
-  RETURN_IF_ERROR(onlyKeys(roles, {"ledgerHost"}, "roles", path));
+  RETURN_IF_ERROR(onlyKeys(roles, {"ledgerHost", "runtime"}, "roles", path));
   ASSIGN_OR_RETURN(c.ledgerHost, yamlBool(roles, "ledgerHost", "roles", path, c.ledgerHost));
+  ASSIGN_OR_RETURN(c.runtime, yamlBool(roles, "runtime", "roles", path, c.runtime));
+  YAML::Node rt = root["runtime"];
+  RETURN_IF_ERROR(onlyKeys(
+      rt, {"backend", "subnetPool", "sampleIntervalMs", "imageCacheBytes", "insecureRegistries"},
+      "runtime", path));
+  ASSIGN_OR_RETURN(c.runtimeBackend, yamlString(rt, "backend", "runtime", path, c.runtimeBackend));
+  ASSIGN_OR_RETURN(c.subnetPool, yamlString(rt, "subnetPool", "runtime", path, c.subnetPool));
+  ASSIGN_OR_RETURN(c.sampleIntervalMs,
+                   yamlInt(rt, "sampleIntervalMs", "runtime", path, c.sampleIntervalMs));
+  ASSIGN_OR_RETURN(c.imageCacheBytes,
+                   yamlInt(rt, "imageCacheBytes", "runtime", path, c.imageCacheBytes));
+  if (rt.IsMap() && rt["insecureRegistries"]) {
+    const YAML::Node list = rt["insecureRegistries"];
+    if (!list.IsSequence())
+      return invalidArgument(yamlWhere(path, list) +
+                             "runtime.insecureRegistries: expected a list of host[:port]");
+    c.insecureRegistries.clear();
+    for (const auto& item : list) c.insecureRegistries.push_back(item.as<std::string>());
+  }
+  if (c.sampleIntervalMs < 100)
+    return invalidArgument(path + ": runtime.sampleIntervalMs: expected at least 100");
   YAML::Node ledger = root["ledger"];
   RETURN_IF_ERROR(onlyKeys(ledger, {"chainId", "closeGraceMs", "syncFull"}, "ledger", path));
   ASSIGN_OR_RETURN(c.chainId, yamlString(ledger, "chainId", "ledger", path, c.chainId));

@@ -5,6 +5,13 @@
 //   dev: false                 # dev mode: ledger host with mint (faucet) enabled
 //   roles:
 //     ledgerHost: true         # host the embedded ledger and serve /ledger/v1
+//     runtime: false           # run workloads (cluster backend) and serve /runtime/v1
+//   runtime:
+//     backend: runc
+//     subnetPool: 10.89.0.0/16
+//     sampleIntervalMs: 10000
+//     imageCacheBytes: 21474836480
+//     insecureRegistries: []   # plain-http registries besides loopback
 //   ledger:
 //     chainId: mercato-dev
 //     closeGraceMs: 60000
@@ -22,6 +29,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/status.hpp"
 
@@ -32,6 +40,12 @@ struct NodeConfig {
   std::string dataDir = "./.mercato";
   bool dev = false;
   bool ledgerHost = true;
+  bool runtime = false;
+  std::string runtimeBackend = "runc";
+  std::string subnetPool = "10.89.0.0/16";
+  int64_t sampleIntervalMs = 10'000;
+  int64_t imageCacheBytes = int64_t{20} << 30;
+  std::vector<std::string> insecureRegistries;
   std::string chainId = "mercato-dev";
   int64_t closeGraceMs = 60'000;
   bool syncFull = true;
