@@ -68,6 +68,28 @@ TEST_F(EmbeddedLedgerTest, AppliesAndPersistsAcrossReopen) {
   EXPECT_EQ(ledger_->account(key(9).address()).status().code(), Code::kNotFound);
 }
 
+// The background checkpointer must actually copy WAL frames into the database file while the
+// ledger runs (a connection that never read the database used to make every checkpoint a silent
+// no-op, so the WAL grew without bound).
+TEST_F(EmbeddedLedgerTest, WalIsCheckpointedIntoTheDatabaseWhileRunning) {
+  ASSERT_TRUE(run(alice, TxKind::kMint, MintBody{alice.address(), 100'000 * kTok}).isOk());
+  // One transfer per group commit: each commit appends several WAL frames, so 1,500 of them
+  // pass the checkpoint threshold (4,000 frames).
+  for (uint64_t nonce = 2; nonce < 1'500; ++nonce)
+    ASSERT_TRUE(ledger_
+                    ->submitAndWait(signTx(Tx{"test-chain", TxKind::kTransfer, alice.address(),
+                                              nonce, TransferBody{bob.address(), 1}},
+                                           alice))
+                    .isOk());
+  const fs::path db = dir_ / "ledger.db";
+  // The checkpointer runs on its own thread: give it a bounded while to finish.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (fs::file_size(db) < (1u << 20) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_GE(fs::file_size(db), 1u << 20) << "no checkpoint reached " << db;
+  EXPECT_EQ(ledger_->account(bob.address())->balance, 1'498);
+}
+
 TEST_F(EmbeddedLedgerTest, BadSignatureIsRejectedBeforeQueueing) {
   SignedTx tx = signTx(
       Tx{"test-chain", TxKind::kMint, alice.address(), 1, MintBody{alice.address(), kTok}}, alice);

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -27,6 +28,9 @@ void configure(SQLite::Database& db, bool syncFull) {
   db.exec(syncFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   db.exec("PRAGMA cache_size=-65536");  // 64 MiB page cache for the hot account pages
   db.exec("PRAGMA temp_store=MEMORY");
+  // After a completed checkpoint the writer rewinds the WAL; this trims a file that grew past
+  // the limit while a checkpoint was catching up.
+  db.exec("PRAGMA journal_size_limit=67108864");
   db.setBusyTimeout(5000);
 }
 
@@ -384,6 +388,10 @@ class EmbeddedLedger final : public Ledger {
       db =
           std::make_unique<SQLite::Database>(ledgerDbPath(config_.dataDir), SQLite::OPEN_READWRITE);
       db->setBusyTimeout(5000);
+      // A connection only opens the WAL when it first reads the database. Before that,
+      // sqlite3_wal_checkpoint_v2() silently does nothing (SQLite < 3.44), and the WAL grows
+      // without bound: read the schema once so the checkpoints below are real.
+      SQLite::Statement(*db, "SELECT count(*) FROM sqlite_master").executeStep();
     } catch (const std::exception& e) {
       spdlog::error("ledger: checkpointer cannot open the database: {}", e.what());
       return;
@@ -399,6 +407,11 @@ class EmbeddedLedger final : public Ledger {
                                          &logPages, &done);
       if (rc != SQLITE_OK && rc != SQLITE_BUSY)
         spdlog::warn("ledger: WAL checkpoint failed: {}", sqlite3_errstr(rc));
+      // A passive checkpoint copies the frames that existed when it started; the committer keeps
+      // appending meanwhile, so this thread alone never reaches the end of the WAL and SQLite
+      // can never rewind it. Once only a little is left, the committer finishes the job between
+      // two group commits (cheap: a few frames and one fsync), and its next write rewinds the WAL.
+      if (rc == SQLITE_OK && logPages - done <= kFinishPages) finishCheckpoint_ = true;
       lk.lock();
     }
     lk.unlock();
@@ -422,7 +435,18 @@ class EmbeddedLedger final : public Ledger {
       }
       commitBatch(batch);
       batch.clear();
+      if (finishCheckpoint_.exchange(false)) finishCheckpoint();
     }
+  }
+
+  // Runs on the committer between two group commits, when no frame is being appended, so the
+  // checkpoint can reach the end of the WAL.
+  void finishCheckpoint() {
+    int logPages = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(writeDb_->getHandle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                       &logPages, &done);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+      spdlog::warn("ledger: WAL checkpoint failed: {}", sqlite3_errstr(rc));
   }
 
   void commitBatch(std::deque<Item>& batch) {
@@ -520,6 +544,9 @@ class EmbeddedLedger final : public Ledger {
 
   // Background WAL checkpointing, triggered once the WAL holds kCheckpointPages pages.
   static constexpr int kCheckpointPages = 4000;  // ~16 MiB with 4 KiB pages
+  // The committer completes a background checkpoint that got within this many frames of the end.
+  static constexpr int kFinishPages = 1000;
+  std::atomic<bool> finishCheckpoint_{false};
   std::mutex ckMu_;
   std::condition_variable ckCv_;
   bool ckDue_ = false;
