@@ -125,7 +125,11 @@ int runStart(Runtime& rt, runc::RuncRuntime& rr, const std::string& image, int r
     host::writeBundleConfig(bundle, *spec);
     auto t0 = Clk::now();
     host::ProcessSpec p;
-    p.argv = {"runc", "--root", dir + "/runc", "run", "-d", "--bundle", bundle, cc.id};
+    // The detached container inherits runc's stdio: send it to /dev/null, or the pipes that
+    // runProcess reads would stay open for the container's life.
+    p.argv = {"/bin/sh", "-c",
+              "exec runc --root " + dir + "/runc run -d --bundle " + bundle + " " + cc.id +
+                  " </dev/null >/dev/null 2>&1"};
     auto r = host::runProcess(p);
     if (!r.isOk() || !r->ok() || !waitHttp("127.0.0.1:" + std::to_string(port))) {
       std::fprintf(stderr, "bare runc run failed: %s\n", r.isOk() ? r->err.c_str() : "");

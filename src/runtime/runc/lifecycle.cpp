@@ -4,6 +4,8 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <optional>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -309,10 +311,22 @@ Status RuncRuntime::launch(Deployment& d, const ServiceSpec& svc, Instance& inst
   net.subnet = d.row.subnet;
   net.ipamDataDir = config_.dataDir + "/cni";
   net.cniPluginDir = config_.cniPluginDir;
-  auto att = host::attach(net);
-  if (!att.isOk()) return fail(att.status());
-  row.ip = att->containerIp;
-  row.hostVeth = att->hostVeth;
+  // The CNI plugins (~10-20 ms, more for a deployment's first instance, which creates its
+  // bridge) run while runc creates the container: the container joins the namespace by path
+  // and its interface comes up moments after it starts, like a cable plugged in late.
+  auto attaching = std::async(std::launch::async, [net] { return host::attach(net); });
+  std::optional<Result<host::NetworkAttachment>> attached;
+  auto joinNetwork = [&]() -> Status {
+    if (!attached) attached.emplace(attaching.get());
+    if (!attached->isOk()) return attached->status();
+    row.ip = (*attached)->containerIp;
+    row.hostVeth = (*attached)->hostVeth;
+    return Status();
+  };
+  auto failAfterNetwork = [&](const Status& s) {
+    (void)joinNetwork();
+    return fail(s);
+  };
 
   // Process: the image's config, overridden by the spec.
   host::ContainerConfig cc;
@@ -326,9 +340,9 @@ Status RuncRuntime::launch(Deployment& d, const ServiceSpec& svc, Instance& inst
   cc.args = entry;
   cc.args.insert(cc.args.end(), args.begin(), args.end());
   if (cc.args.empty())
-    return fail(invalidArgument("services." + svc.name +
-                                ": no command (the image has no Entrypoint "
-                                "or Cmd, and the spec sets none)"));
+    return failAfterNetwork(invalidArgument("services." + svc.name +
+                                            ": no command (the image has no Entrypoint "
+                                            "or Cmd, and the spec sets none)"));
   cc.env = img.config.env;
   for (const auto& e : svc.env) {
     std::string prefix = e.name + "=";
@@ -349,13 +363,12 @@ Status RuncRuntime::launch(Deployment& d, const ServiceSpec& svc, Instance& inst
   cc.pidsLimit = svc.resources.pids > 0 ? svc.resources.pids : 1024;
   host::EtcFiles etc;
   etc.hostname = cc.hostname;
-  etc.hosts.push_back(row.ip + " " + cc.hostname);
-  if (Status s = host::writeEtcFiles(cc.etcDir, etc); !s.isOk()) return fail(s);
+  if (Status s = host::writeEtcFiles(cc.etcDir, etc); !s.isOk()) return failAfterNetwork(s);
   auto spec = host::makeOciSpec(cc);
   if (!spec.isOk())
-    return fail(
+    return failAfterNetwork(
         Status(spec.status().code(), "services." + svc.name + ": " + spec.status().message()));
-  if (Status s = host::writeBundleConfig(row.dir, *spec); !s.isOk()) return fail(s);
+  if (Status s = host::writeBundleConfig(row.dir, *spec); !s.isOk()) return failAfterNetwork(s);
 
   host::ShimOptions so;
   so.shimBinary = shimBinary_;
@@ -371,7 +384,8 @@ Status RuncRuntime::launch(Deployment& d, const ServiceSpec& svc, Instance& inst
   std::error_code ec;
   fs::create_directories(fs::path(so.stdoutLog).parent_path(), ec);
   auto started = host::startContainer(so);
-  if (!started.isOk()) return fail(started.status());
+  if (!started.isOk()) return failAfterNetwork(started.status());
+  if (Status s = joinNetwork(); !s.isOk()) return fail(s);
 
   row.state = "running";
   persist(inst);

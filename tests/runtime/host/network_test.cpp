@@ -204,8 +204,11 @@ TEST_F(NetworkTest, IsolationBetweenDeployments) {
   EXPECT_GT(counters->txBytes, 0u);
 
   std::string rules = runOut({"iptables", "-w", "-S", kIsolationChain});
-  EXPECT_NE(rules.find(bridgeA), std::string::npos);
-  EXPECT_TRUE(ensureIsolation(bridgeA).isOk());  // idempotent
+  EXPECT_NE(rules.find("--physdev-is-bridged"), std::string::npos);
+  EXPECT_EQ(rules.find(bridgeA), std::string::npos) << "rules are host-wide, not per bridge";
+  std::string nat = runOut({"iptables", "-w", "-t", "nat", "-S", "POSTROUTING"});
+  EXPECT_NE(nat.find("! -o " + bridgeA + " -j MASQUERADE"), std::string::npos) << nat;
+  EXPECT_TRUE(ensureIsolation().isOk());  // idempotent
   std::string again = runOut({"iptables", "-w", "-S", kIsolationChain});
   EXPECT_EQ(std::count(again.begin(), again.end(), '\n'),
             std::count(rules.begin(), rules.end(), '\n'));
@@ -217,16 +220,17 @@ TEST_F(NetworkTest, IsolationBetweenDeployments) {
   std::string links = runOut({"ip", "-o", "link"});
   std::string netns = runOut({"ip", "netns", "list"});
   std::string ipt = runOut({"iptables", "-w", "-S"});
-  std::string nat = runOut({"iptables", "-w", "-t", "nat", "-S"});
+  std::string natAfter = runOut({"iptables", "-w", "-t", "nat", "-S"});
   for (const auto& b : bridges_) {
     EXPECT_EQ(links.find(b), std::string::npos) << b;
     EXPECT_EQ(ipt.find(b), std::string::npos) << b;
+    EXPECT_EQ(natAfter.find(b), std::string::npos) << b;
     EXPECT_FALSE(fs::exists(dir_ / ("ipam/" + b))) << b;
   }
   for (const auto& v : veths) EXPECT_EQ(links.find(v + "@"), std::string::npos) << v;
   for (auto& in : instances_) {
     EXPECT_EQ(netns.find(in.req.netnsName), std::string::npos) << in.req.netnsName;
-    EXPECT_EQ(nat.find(in.id), std::string::npos) << in.id;
+    EXPECT_EQ(natAfter.find(in.id), std::string::npos) << in.id;
     auto cg = listCgroups("/mercato");
     ASSERT_TRUE(cg.isOk());
     EXPECT_EQ(std::find(cg->begin(), cg->end(), "/mercato/" + in.id), cg->end()) << in.id;

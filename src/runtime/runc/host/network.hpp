@@ -4,7 +4,8 @@
 //
 // Layout (docs/runc-host.md): every deployment has a bridge `mcb-<8 hex>` with its own /24
 // from 10.89.0.0/16; its instances get a veth into that bridge, the bridge's .1 as gateway,
-// outbound NAT (ipMasq) and IP forwarding. The filter chain MERCATO-ISOLATION (jumped to first
+// outbound NAT (one MASQUERADE rule per bridge) and IP forwarding. The filter chain
+// MERCATO-ISOLATION (jumped to first
 // from FORWARD) lets a bridge talk to itself and to the outside, and drops traffic between two
 // different mercato bridges. The host reaches instance IPs directly over the bridges.
 //
@@ -76,12 +77,16 @@ Status detach(const NetworkAttachRequest& request);
 // reservations (<ipamDataDir>/<bridge>). Idempotent.
 Status removeBridge(const std::string& bridge, const std::string& ipamDataDir);
 
-// Installs / removes the per-bridge rules of MERCATO-ISOLATION (creating the chain and the
-// FORWARD jump when missing). Both idempotent; attach/removeBridge call them.
-Status ensureIsolation(const std::string& bridge);
-Status removeIsolation(const std::string& bridge);
-// The iptables rule specs (after "-A MERCATO-ISOLATION") installed for a bridge, in order.
-std::vector<std::vector<std::string>> isolationRules(const std::string& bridge);
+// Installs the host-wide MERCATO-ISOLATION chain (created, jumped to from the top of FORWARD,
+// and rebuilt when its rules differ). The rules name no bridge, so a new deployment costs no
+// iptables calls; done once per process (attach calls it). Idempotent.
+Status ensureIsolation();
+// The iptables rule specs (after "-A MERCATO-ISOLATION"), in order.
+std::vector<std::vector<std::string>> isolationRules();
+// Outbound NAT for a bridge's subnet (one POSTROUTING MASQUERADE rule), once per bridge per
+// process; removeBridge removes it. Both idempotent.
+Status ensureMasquerade(const std::string& bridge, const std::string& subnet);
+Status removeMasquerade(const std::string& bridge);
 
 // Parsers of CNI plugin output (untrusted-ish; exposed for the fuzz target).
 // A success result (cniVersion 1.0.0 / 0.4.0) -> the attachment, picking the interface that has
