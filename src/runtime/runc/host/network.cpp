@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -271,6 +272,16 @@ std::vector<std::string> natIptables(std::vector<std::string> args) {
 Status ensureIsolation() {
   std::lock_guard lock(gNetMu);
   if (gIsolationReady) return Status::ok();
+  // Several mercato processes (parallel tests, a restarting daemon) may check and rebuild the
+  // chain at once: serialize them host-wide, or two rebuilds would interleave.
+  int lockFd = ::open("/run/mercato-isolation.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lockFd >= 0) ::flock(lockFd, LOCK_EX);
+  struct Unlock {
+    int fd;
+    ~Unlock() {
+      if (fd >= 0) ::close(fd);  // releases the flock
+    }
+  } unlock{lockFd};
   // The chain, and the jump to it at the top of FORWARD.
   ASSIGN_OR_RETURN(auto list, run(iptables({"-n", "-L", kIsolationChain})));
   if (!list.ok()) {
