@@ -1,0 +1,96 @@
+// Manifest: the publisher's description of an application, in the native OAM-style YAML
+// (docs/manifest.md), and its mapping to the runtime's DeploymentSpec plus the facade's routing
+// and scaling settings. Akash SDL and Kubernetes manifests come later as extra input formats
+// that produce the same Manifest.
+//
+//   kind: Application
+//   name: hello
+//   components:
+//     - name: web
+//       image: 127.0.0.1:5000/mercato/sample:v1     # or  bundle: ./image.tar (OCI layout)
+//       command: ["/bin/sample-server"]
+//       args: []
+//       env:
+//         - {name: GREETING, value: hi}
+//         - {name: API_KEY, value: s3cret, secret: true}
+//       resources: {cpu: 500m, memory: 128Mi}
+//       expose: {port: 8080, hostname: hello}        # optional; one component per app exposed
+//       scaling: {min: 0, max: 4, targetConcurrency: 10, idleTimeout: 60s}
+//
+// Errors say the field path and the line: "app.yaml:7: components[0].resources.cpu: '5 cores'
+// is not a CPU quantity (expected 500m, 0.5 or 2)". Unknown keys are errors.
+//
+// Thread-safety: value types and pure functions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.hpp"
+#include "runtime/runtime.hpp"
+
+namespace mercato::manifest {
+
+struct Expose {
+  uint16_t port = 0;
+  std::string hostname;  // optional label under the facade domain; "" = the deployment id
+};
+
+struct Scaling {
+  int min = 0;
+  int max = 1;
+  int targetConcurrency = 10;   // in-flight requests per instance before scaling up
+  int64_t idleTimeoutMs = 60'000;  // scale to `min` after this long without requests
+};
+
+struct EnvVar {
+  std::string name;
+  std::string value;
+  bool secret = false;
+};
+
+struct Component {
+  std::string name;
+  std::string image;        // a registry reference, or "" when bundled
+  std::string bundlePath;   // `bundle:` a local OCI layout dir or tarball (publisher side)
+  std::vector<std::string> command;
+  std::vector<std::string> args;
+  std::vector<EnvVar> env;
+  int64_t cpuMillis = 0;     // resources.cpu
+  int64_t memoryBytes = 0;   // resources.memory
+  std::optional<Expose> expose;
+  Scaling scaling;
+  int line = 0;  // where it starts in the source, for later errors
+};
+
+struct Manifest {
+  std::string name;
+  std::vector<Component> components;
+
+  // The sum over components of resources × scaling.max: what the app may occupy at peak.
+  int64_t peakCpuMillis() const;
+  int64_t peakMemoryBytes() const;
+  const Component* exposed() const;  // nullptr when nothing is exposed
+};
+
+// Parses and validates. `source` names the input in errors ("app.yaml").
+Result<Manifest> parseManifest(const std::string& yamlText, const std::string& source);
+Result<Manifest> loadManifestFile(const std::string& path);
+
+// The JSON form carried inside bundles and stored by providers (bundled images appear as
+// "image": "bundle:<component>").
+nlohmann::json toJson(const Manifest& m, bool redactSecrets = false);
+Result<Manifest> manifestFromJson(const nlohmann::json& j);
+
+// The runtime spec for a deployment of this manifest. Each component becomes a service whose
+// replicas start at scaling.min; `imageFor(component)` may rewrite image references (a bundled
+// image becomes "oci-layout:<path where the provider stored it>").
+runtime::DeploymentSpec toDeploymentSpec(
+    const Manifest& m, const std::string& deploymentId, const std::string& owner,
+    const std::function<std::string(const Component&)>& imageFor = nullptr);
+
+}  // namespace mercato::manifest
