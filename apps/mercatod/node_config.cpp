@@ -4,42 +4,20 @@
 
 namespace mercato::node {
 
-namespace {
-Status onlyKeys(const YAML::Node& n, std::initializer_list<const char*> allowed,
-                const std::string& path, const std::string& file) {
-  if (!n.IsDefined() || n.IsNull()) return Status::ok();
-  if (!n.IsMap())
-    return invalidArgument(yamlWhere(file, n) + (path.empty() ? "top level" : path) +
-                           ": expected a mapping");
-  for (auto it = n.begin(); it != n.end(); ++it) {
-    const std::string key = it->first.as<std::string>();
-    bool ok = false;
-    for (const char* a : allowed) ok = ok || key == a;
-    if (!ok) {
-      std::string all;
-      for (const char* a : allowed) all += (all.empty() ? "" : ", ") + std::string(a);
-      return invalidArgument(yamlWhere(file, it->first) + (path.empty() ? "" : path + ".") + key +
-                             ": unknown setting (expected one of " + all + ")");
-    }
-  }
-  return Status::ok();
-}
-}  // namespace
-
 Result<NodeConfig> loadNodeConfig(const std::string& path, NodeConfig c) {
   ASSIGN_OR_RETURN(YAML::Node root, loadYamlFile(path));
   if (root.IsNull()) return c;
-  RETURN_IF_ERROR(
-      onlyKeys(root, {"listen", "dataDir", "dev", "roles", "ledger", "http", "runtime"}, "", path));
+  RETURN_IF_ERROR(yamlOnlyKeys(
+      root, {"listen", "dataDir", "dev", "roles", "ledger", "http", "runtime"}, "", path));
   ASSIGN_OR_RETURN(c.listen, yamlString(root, "listen", "", path, c.listen));
   ASSIGN_OR_RETURN(c.dataDir, yamlString(root, "dataDir", "", path, c.dataDir));
   ASSIGN_OR_RETURN(c.dev, yamlBool(root, "dev", "", path, c.dev));
   YAML::Node roles = root["roles"];
-  RETURN_IF_ERROR(onlyKeys(roles, {"ledgerHost", "runtime"}, "roles", path));
+  RETURN_IF_ERROR(yamlOnlyKeys(roles, {"ledgerHost", "runtime"}, "roles", path));
   ASSIGN_OR_RETURN(c.ledgerHost, yamlBool(roles, "ledgerHost", "roles", path, c.ledgerHost));
   ASSIGN_OR_RETURN(c.runtime, yamlBool(roles, "runtime", "roles", path, c.runtime));
   YAML::Node rt = root["runtime"];
-  RETURN_IF_ERROR(onlyKeys(
+  RETURN_IF_ERROR(yamlOnlyKeys(
       rt, {"backend", "subnetPool", "sampleIntervalMs", "imageCacheBytes", "insecureRegistries"},
       "runtime", path));
   ASSIGN_OR_RETURN(c.runtimeBackend, yamlString(rt, "backend", "runtime", path, c.runtimeBackend));
@@ -59,12 +37,12 @@ Result<NodeConfig> loadNodeConfig(const std::string& path, NodeConfig c) {
   if (c.sampleIntervalMs < 100)
     return invalidArgument(path + ": runtime.sampleIntervalMs: expected at least 100");
   YAML::Node ledger = root["ledger"];
-  RETURN_IF_ERROR(onlyKeys(ledger, {"chainId", "closeGraceMs", "syncFull"}, "ledger", path));
+  RETURN_IF_ERROR(yamlOnlyKeys(ledger, {"chainId", "closeGraceMs", "syncFull"}, "ledger", path));
   ASSIGN_OR_RETURN(c.chainId, yamlString(ledger, "chainId", "ledger", path, c.chainId));
   ASSIGN_OR_RETURN(c.closeGraceMs, yamlInt(ledger, "closeGraceMs", "ledger", path, c.closeGraceMs));
   ASSIGN_OR_RETURN(c.syncFull, yamlBool(ledger, "syncFull", "ledger", path, c.syncFull));
   YAML::Node http = root["http"];
-  RETURN_IF_ERROR(onlyKeys(
+  RETURN_IF_ERROR(yamlOnlyKeys(
       http, {"threads", "maxBodyBytes", "readTimeoutMs", "idleTimeoutMs", "tls"}, "http", path));
   ASSIGN_OR_RETURN(int64_t threads, yamlInt(http, "threads", "http", path, c.threads));
   if (threads < 1 || threads > 64)

@@ -60,4 +60,24 @@ Result<bool> yamlBool(const YAML::Node& parent, const std::string& key, const st
   return yamlScalar<bool>(parent, key, path, origin, fallback, "true or false");
 }
 
+Status yamlOnlyKeys(const YAML::Node& n, std::initializer_list<const char*> allowed,
+                    const std::string& path, const std::string& file) {
+  if (!n.IsDefined() || n.IsNull()) return Status::ok();
+  if (!n.IsMap())
+    return invalidArgument(yamlWhere(file, n) + (path.empty() ? "top level" : path) +
+                           ": expected a mapping");
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    const std::string key = it->first.as<std::string>();
+    bool ok = false;
+    for (const char* a : allowed) ok = ok || key == a;
+    if (!ok) {
+      std::string all;
+      for (const char* a : allowed) all += (all.empty() ? "" : ", ") + std::string(a);
+      return invalidArgument(yamlWhere(file, it->first) + (path.empty() ? "" : path + ".") + key +
+                             ": unknown setting (expected one of " + all + ")");
+    }
+  }
+  return Status::ok();
+}
+
 }  // namespace mercato

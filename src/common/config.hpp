@@ -29,4 +29,9 @@ Result<int64_t> yamlInt(const YAML::Node& parent, const std::string& key, const 
 Result<bool> yamlBool(const YAML::Node& parent, const std::string& key, const std::string& path,
                       const std::string& origin, bool fallback);
 
+// Fails when the mapping `n` has a key outside `allowed`, naming origin:line, the key and the
+// allowed ones (typos must not pass silently). An absent or null node is fine.
+Status yamlOnlyKeys(const YAML::Node& n, std::initializer_list<const char*> allowed,
+                    const std::string& path, const std::string& origin);
+
 }  // namespace mercato
