@@ -413,9 +413,7 @@ class YamlReader {
       if (auto x = field(*v, "idleTimeout")) {
         ASSIGN_OR_RETURN(std::string text, str(*x, sub(sp, "idleTimeout")));
         auto ms = parseDurationMs(text);
-        if (!ms.isOk())
-          return error(*x, sub(sp, "idleTimeout"),
-                       "'" + text + "' is not a duration (expected 30s, 5m, 1500ms or 1h)");
+        if (!ms.isOk()) return error(*x, sub(sp, "idleTimeout"), ms.status().message());
         c.scaling.idleTimeoutMs = *ms;
       }
     }
