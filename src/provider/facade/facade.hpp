@@ -61,10 +61,13 @@ struct FacadeOptions {
   std::string listen = "127.0.0.1:0";
   std::string domain = "apps.localhost";  // Host: <label>.<domain>
   int threads = 2;
-  size_t queueLimit = 256;              // waiting requests per deployment while scaling from zero
-  int64_t coldStartTimeoutMs = 10'000;  // waiting longer than this: 503
-  int64_t upstreamTimeoutMs = 60'000;   // idle time on an upstream exchange before 504
-  size_t maxHeaderBytes = 16 << 10;
+  size_t queueLimit = 256;               // waiting requests per deployment while scaling from zero
+  int64_t coldStartTimeoutMs = 10'000;   // waiting longer than this: 503
+  int64_t upstreamTimeoutMs = 60'000;    // idle time on an upstream exchange before 504
+  size_t maxHeaderBytes = 16 << 10;      // request header bytes (431 above)
+  size_t maxHeaderCount = 100;           // request header fields (431 above)
+  int64_t headerTimeoutMs = 10'000;      // to receive a request header once it has begun
+  int64_t clientIdleTimeoutMs = 60'000;  // idle keep-alive client connections are closed after
   MetricsRegistry* metrics = nullptr;
 };
 
