@@ -67,7 +67,10 @@ Status yamlOnlyKeys(const YAML::Node& n, std::initializer_list<const char*> allo
     return invalidArgument(yamlWhere(file, n) + (path.empty() ? "top level" : path) +
                            ": expected a mapping");
   for (auto it = n.begin(); it != n.end(); ++it) {
-    const std::string key = it->first.as<std::string>();
+    if (!it->first.IsScalar())
+      return invalidArgument(yamlWhere(file, it->first) + (path.empty() ? "top level" : path) +
+                             ": keys must be plain names, not sequences or mappings");
+    const std::string key = it->first.Scalar();
     bool ok = false;
     for (const char* a : allowed) ok = ok || key == a;
     if (!ok) {
