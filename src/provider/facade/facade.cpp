@@ -1000,19 +1000,18 @@ asio::awaitable<bool> Core::proxy(IoThread& io, beast::tcp_stream& client,
     bool writeFailed = false;
     http::request_serializer<http::buffer_body> sr{req};
     conn->expires_after(upstreamTimeout);
-    co_await http::async_write_header(*conn, sr, asio::redirect_error(kAwait, ec));
+    if (parser.is_done()) {  // no body: the whole request in one write
+      req.body().data = nullptr;
+      req.body().size = 0;
+      req.body().more = false;
+      co_await http::async_write(*conn, sr, asio::redirect_error(kAwait, ec));
+      if (ec == http::error::need_buffer) ec = {};
+    } else {
+      co_await http::async_write_header(*conn, sr, asio::redirect_error(kAwait, ec));
+    }
     if (ec) writeFailed = true;
     if (!ec) {
-      if (parser.is_done()) {
-        if (!sr.is_done()) {
-          req.body().data = nullptr;
-          req.body().size = 0;
-          req.body().more = false;
-          co_await http::async_write(*conn, sr, asio::redirect_error(kAwait, ec));
-          if (ec == http::error::need_buffer) ec = {};
-          if (ec) writeFailed = true;
-        }
-      } else {
+      if (!parser.is_done()) {
         bodyStarted = true;
         if (expectContinue && clientVersion >= 11) {
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -1114,10 +1113,15 @@ asio::awaitable<bool> Core::proxy(IoThread& io, beast::tcp_stream& client,
   res.keep_alive(keepClient);
 
   http::response_serializer<http::buffer_body> rsr{res};
-  client.expires_after(upstreamTimeout);
-  size_t n = co_await http::async_write_header(client, rsr, asio::redirect_error(kAwait, ec));
-  if (ec) co_return false;
-  dep->egress += static_cast<int64_t>(n);
+  size_t n = 0;
+  // When the body (or its first part) is already buffered, the header goes out with it in one
+  // write; otherwise the header goes now, so that a slow or streaming body doesn't hold it.
+  if (isHead || (!rp->is_done() && upBuf.size() == 0)) {
+    client.expires_after(upstreamTimeout);
+    n = co_await http::async_write_header(client, rsr, asio::redirect_error(kAwait, ec));
+    if (ec) co_return false;
+    dep->egress += static_cast<int64_t>(n);
+  }
   if (isHead) {
     if (upstreamReusable && upBuf.size() == 0) {
       auto& slot = io.pool[lease.key];
