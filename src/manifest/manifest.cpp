@@ -232,7 +232,7 @@ class YamlReader {
       return error(n, path, "expected a mapping with keys " + join(allowed) + ", got " + kindOf(n));
     std::set<std::string> seen;
     for (auto it = n.begin(); it != n.end(); ++it) {
-      const YAML::Node& k = it->first;
+      const YAML::Node k = it->first;  // a copy: `it->first` lives in a temporary
       if (!k.IsScalar()) return error(k, path, "keys must be plain strings");
       const std::string& key = k.Scalar();
       bool known = false;
