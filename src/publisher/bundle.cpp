@@ -158,6 +158,35 @@ struct TempFile {
   }
 };
 
+// A publisher-side sanity check, so a wrong file fails before the upload rather than at the
+// provider's import: the tarball must hold an OCI layout's oci-layout and index.json.
+Status checkLayoutTarball(const std::string& component, const std::string& path) {
+  std::unique_ptr<archive, ArchiveReadDeleter> a(archive_read_new());
+  if (!a) return internalError("bundle: cannot allocate a tar reader");
+  archive_read_support_format_tar(a.get());
+  const std::string what = "bundle: component '" + component + "': " + path;
+  if (archive_read_open_filename(a.get(), path.c_str(), 1 << 16) != ARCHIVE_OK)
+    return invalidArgument(what + " is not a tar archive (expected an OCI image layout tarball)");
+  bool layoutFile = false, index = false;
+  for (;;) {
+    archive_entry* e = nullptr;
+    int r = archive_read_next_header(a.get(), &e);
+    if (r == ARCHIVE_EOF) break;
+    if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+      return invalidArgument(what + " is not a readable tar archive");
+    std::string name = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
+    if (name.rfind("./", 0) == 0) name.erase(0, 2);
+    layoutFile = layoutFile || name == "oci-layout";
+    index = index || name == "index.json";
+    archive_read_data_skip(a.get());
+  }
+  if (!layoutFile || !index)
+    return invalidArgument(what +
+                           " is not an OCI image layout tarball (it has no oci-layout or "
+                           "index.json; e.g. skopeo copy docker://IMAGE oci-archive:image.tar)");
+  return Status::ok();
+}
+
 // ---- reading ------------------------------------------------------------------------------
 
 Status malformed(const std::string& msg) { return invalidArgument("bundle: " + msg); }
@@ -415,6 +444,7 @@ Result<std::string> buildSealedBundle(const crypto::Identity& publisher,
       images.emplace_back(c->name, tmp->path);
       temps.push_back(std::move(tmp));
     } else if (fs::is_regular_file(st)) {
+      RETURN_IF_ERROR(checkLayoutTarball(c->name, c->bundlePath));
       images.emplace_back(c->name, c->bundlePath);
     } else {
       return invalidArgument("bundle: component '" + c->name + "': " + c->bundlePath +

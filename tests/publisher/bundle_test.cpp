@@ -214,6 +214,18 @@ TEST_F(BundleTest, BuildErrors) {
   EXPECT_EQ(r.status().code(), Code::kNotFound);
   EXPECT_NE(r.status().message().find("missing.tar does not exist"), std::string::npos);
 
+  std::ofstream(dir_ / "notes.tar") << "not a tar";
+  h = header(bundledApp((dir_ / "notes.tar").string()));
+  r = buildSealedBundle(publisher_, provider_.publicKey(), h);
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("notes.tar is not"), std::string::npos)
+      << r.status().message();
+  { std::ofstream(dir_ / "plain.tar", std::ios::binary) << makeTar({{"hello.txt", "hi"}}); }
+  h = header(bundledApp((dir_ / "plain.tar").string()));
+  r = buildSealedBundle(publisher_, provider_.publicKey(), h);
+  EXPECT_NE(r.status().message().find("not an OCI image layout tarball"), std::string::npos)
+      << r.status().message();
+
   h = header(kRegistryApp);
   h.publisher = other_.address();
   r = buildSealedBundle(publisher_, provider_.publicKey(), h);
