@@ -73,9 +73,9 @@ class ClientImpl final : public HttpClient {
     return response;
   }
 
-  Status stream(const std::string& target,
-                const std::function<bool(std::string_view)>& onData) override {
-    return run(performStream(target, onData));
+  Status stream(const std::string& target, const std::function<bool(std::string_view)>& onData,
+                const Headers& headers) override {
+    return run(performStream(target, onData, headers));
   }
 
  private:
@@ -257,13 +257,14 @@ class ClientImpl final : public HttpClient {
   }
 
   asio::awaitable<Status> performStream(const std::string& target,
-                                        const std::function<bool(std::string_view)>& onData) {
+                                        const std::function<bool(std::string_view)>& onData,
+                                        const Headers& headers) {
     const auto deadline = SteadyClock::now() + options_.timeout;
     const std::string what = describe("GET", target);
     if (target.empty() || target.front() != '/') {
       co_return invalidArgument("request target must start with '/', got '" + target + "'");
     }
-    auto req = makeRequest("GET", target, "", {});
+    auto req = makeRequest("GET", target, "", headers);
     Status st = co_await withConnection(
         deadline, [&](auto& stream, ErrorCode& ec, bool& gotBytes) -> asio::awaitable<Status> {
           auto& tcpStream = beast::get_lowest_layer(stream);

@@ -53,9 +53,10 @@ class HttpClient {
   // returning false from onData stops reading. Used for NDJSON event streams. The timeout
   // covers connecting and the response header, then each wait for the next piece (a stream
   // may run for longer than the timeout as long as data keeps coming). A non-2xx reply becomes
-  // the Status carried in its error body.
+  // the Status carried in its error body. `headers` are sent with the GET (e.g. Authorization).
   virtual Status stream(const std::string& target,
-                        const std::function<bool(std::string_view)>& onData) = 0;
+                        const std::function<bool(std::string_view)>& onData,
+                        const Headers& headers = {}) = 0;
 };
 
 }  // namespace mercato::net
