@@ -1,67 +1,99 @@
 #!/usr/bin/env bash
-# make demo: the main job on the embedded default. Starts `mercatod --dev` in a scratch data
-# dir, then walks a publisher and a provider through the payment flow with the real CLI:
-# faucet -> provider registration -> escrow with a deposit -> metered claims -> exhaustion ->
-# top-up -> close -> verification of the whole hash-chained log.
+# make demo: the main job on the embedded default. One `mercatod --dev` runs every role on this
+# machine (embedded ledger with a faucet, a provider on the runc backend with its gateway and
+# facade) next to a loopback docker-registry holding the sample image. A publisher then deploys
+# examples/hello with the real CLI, requests it through the facade (the app starts from zero),
+# watches it scale back to zero when idle, and sees the provider's claim paid on the ledger.
+# The node keeps running until Ctrl-C. Scripts can read the lines `node: URL`, `app: URL`,
+# `deployment: ID`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN_DIR:-build/bin}
+if [ "$(id -u)" -ne 0 ]; then
+  echo "make demo needs root: the provider runs containers with runc (try: sudo make demo)" >&2
+  exit 1
+fi
 WORK=$(mktemp -d /tmp/mercato-demo.XXXXXX)
-PID=""
-trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -rf "$WORK"' EXIT
+NODE_PID="" REG_PID=""
+cleanup() {
+  [ -n "$NODE_PID" ] && kill -TERM "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null
+  [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'echo; echo "stopping"; exit 0' INT TERM
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+freeport() {  # a loopback port nobody listens on
+  local p
+  for p in $(shuf -i 20000-40000 -n 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+  return 1
+}
 
-step "Starting mercatod --dev (embedded ledger + faucet)"
-# A short close grace so the demo can show the refund.
-printf 'ledger:\n  closeGraceMs: 2000\n' >"$WORK/node.yaml"
-"$BIN/mercatod" --dev --config "$WORK/node.yaml" --data-dir "$WORK/node" --listen 127.0.0.1:0 \
-  2>"$WORK/node.log" &
-PID=$!
-for _ in $(seq 1 100); do [ -f "$WORK/node/node.json" ] && break; sleep 0.1; done
+step "Starting a loopback OCI registry with the sample image"
+REG_PORT=$(freeport)
+cat >"$WORK/registry.yml" <<YAML
+version: 0.1
+storage: {filesystem: {rootdirectory: $WORK/registry}}
+http: {addr: 127.0.0.1:$REG_PORT}
+log: {level: error}
+YAML
+docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
+REG_PID=$!
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$REG_PORT/v2/" >/dev/null && break; sleep 0.1; done
+IMAGE=$("$BIN/mercato-push-sample" "127.0.0.1:$REG_PORT" mercato/sample:v1)
+echo "pushed $IMAGE" >&2
+
+step "Starting mercatod --dev (ledger + faucet, provider with runc backend, gateway, facade)"
+"$BIN/mercatod" --dev --data-dir "$WORK/node" --listen 127.0.0.1:0 2>"$WORK/node.log" &
+NODE_PID=$!
+for _ in $(seq 1 150); do [ -f "$WORK/node/node.json" ] && break; sleep 0.1; done
+if [ ! -f "$WORK/node/node.json" ]; then cat "$WORK/node.log" >&2; exit 1; fi
 NODE=$(jq -r .url "$WORK/node/node.json")
-echo "node at $NODE"
+FACADE=$(jq -r .facadeUrl "$WORK/node/node.json")
+PROVIDER=$(jq -r .address "$WORK/node/node.json")
+echo "node: $NODE"
 pub() { "$BIN/mercato" --home "$WORK/publisher" --node "$NODE" "$@"; }
-prov() { "$BIN/mercato" --home "$WORK/provider" --node "$NODE" "$@"; }
 
-step "Publisher and provider create keys"
-pub keys create
-prov keys create
-PROV=$(prov keys show --json | jq -r .address)
+step "Publisher: keys, and 100 MER from the dev faucet"
+pub keys create >&2
+pub ledger mint 100 >&2
+pub providers list >&2
 
-step "Publisher takes 100 MER from the dev faucet"
-pub ledger mint 100
+step "Publisher deploys examples/hello (manifest -> provider -> escrow -> sealed bundle)"
+sed "s|image: .*|image: $IMAGE|" examples/hello/app.yaml >"$WORK/app.yaml"
+RECEIPT=$(pub deploy "$WORK/app.yaml" --provider "$PROVIDER" --deposit 5 --json)
+DEPLOYMENT=$(jq -r '.deploymentId // .receipt.deploymentId' <<<"$RECEIPT")
+APP=$(jq -r '(.urls // .receipt.urls)[0]' <<<"$RECEIPT")
+echo "deployment: $DEPLOYMENT"
+echo "app: $APP"
 
-step "Provider registers its machine and price table"
-prov providers register --gateway https://127.0.0.1:8443 --cpu 4 --memory 8Gi --storage 100Gi \
-  --price-cpu 0.01 --price-mem 0.002 --price-egress 0.05 --price-requests 0.01 --attr region=local
-pub providers list
+step "Request through the facade: the app starts from zero"
+time_start=$(date +%s%N)
+curl -sS "$APP"
+echo "first request took $(( ($(date +%s%N) - time_start) / 1000000 )) ms (cold start)" >&2
+time_start=$(date +%s%N)
+curl -sS "$APP" >/dev/null
+echo "second request took $(( ($(date +%s%N) - time_start) / 1000000 )) ms (warm)" >&2
+pub deployments status "$DEPLOYMENT" >&2
 
-step "Publisher opens an escrow with 2 MER"
-ESCROW=$(pub escrow open --provider "$PROV" --deposit 2 --json | jq -r .result.escrow)
-pub escrow show "$ESCROW"
+step "Idle: the facade scales the app back to zero (idleTimeout in the manifest)"
+for _ in $(seq 1 60); do
+  running=$(pub deployments status "$DEPLOYMENT" --json | jq '[.runtime.services[]?.instances[]?] | length')
+  [ "$running" = "0" ] && break
+  sleep 1
+done
+echo "instances running: $running" >&2
 
-step "Provider claims metered usage: 60 cpu-seconds, 512 MiB for 60 s, 1000 requests"
-prov escrow claim "$ESCROW" --cpu-ms 60000 --mem-mib-s 30720 --requests 1000
+step "The provider's claim, paid from the escrow"
+for _ in $(seq 1 30); do
+  claimed=$(pub deployments status "$DEPLOYMENT" --json | jq -r '.escrow.claimed // 0')
+  [ "$claimed" != "0" ] && [ "$claimed" != "0.000000" ] && break
+  sleep 1
+done
+pub deployments status "$DEPLOYMENT" >&2
 
-step "More usage than the deposit covers: the escrow becomes exhausted"
-prov escrow claim "$ESCROW" --cpu-ms 300000 --mem-mib-s 153600 --requests 5000
-pub escrow show "$ESCROW"
-
-step "Publisher tops up: the provider is paid what it is owed and the escrow reopens"
-pub escrow deposit "$ESCROW" 3
-pub escrow show "$ESCROW"
-
-step "Publisher closes; the provider has a grace period for a final claim"
-pub escrow close "$ESCROW"
-prov escrow claim "$ESCROW" --cpu-ms 310000 --mem-mib-s 153600 --requests 5000
-sleep 3
-
-step "Grace over: the rest of the deposit went back to the publisher"
-pub escrow show "$ESCROW"
-pub ledger balance
-prov ledger balance
-
-step "Transaction history and verification of the hash-chained log"
-pub ledger history all
-pub ledger verify
+step "Running. node: $NODE  app: $APP  (Ctrl-C stops the node cleanly)"
+wait "$NODE_PID"

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
 #include <csignal>
 
 #include "common/clock.hpp"
@@ -15,13 +16,19 @@
 int main(int argc, char** argv) {
   CLI::App app{"mercatod: the mercato node daemon"};
   std::string configPath, dataDir, listen, logFormat = "text", logLevel = "info";
-  bool dev = false, tls = false, runtimeRole = false;
+  bool dev = false, tls = false, runtimeRole = false, noProvider = false;
+  std::string providerConfig, ledgerUrl;
   app.add_option("--config", configPath, "YAML config file (see docs/operations.md)");
   app.add_option("--data-dir", dataDir, "Data directory (default ./.mercato)");
   app.add_option("--listen", listen, "HOST:PORT to serve HTTP on (port 0 picks a free one)");
   app.add_flag("--dev", dev, "Run every role with an embedded dev ledger and faucet");
   app.add_flag("--runtime", runtimeRole,
                "Run workloads on this machine (runc backend; needs root) and serve /runtime/v1");
+  app.add_option("--provider", providerConfig,
+                 "Provider role with this provider.yaml (implies --runtime; docs/operations.md)");
+  app.add_flag("--no-provider", noProvider,
+               "With --dev: host only the ledger (no provider role even as root)");
+  app.add_option("--ledger", ledgerUrl, "URL of the ledger host (when this node hosts none)");
   app.add_flag("--tls", tls, "Serve HTTPS with a certificate bound to the node key");
   app.add_option("--log-format", logFormat, "text or json")->check(CLI::IsMember({"text", "json"}));
   app.add_option("--log-level", logLevel, "trace, debug, info, warn, error");
@@ -51,6 +58,16 @@ int main(int argc, char** argv) {
   if (!listen.empty()) config.listen = listen;
   if (tls) config.tls = true;
   if (runtimeRole) config.runtime = true;
+  if (!providerConfig.empty()) {
+    config.provider = true;
+    config.providerConfigPath = providerConfig;
+  }
+  if (!ledgerUrl.empty()) config.ledgerUrl = ledgerUrl;
+  if (dev && !noProvider && ::geteuid() == 0 && !config.provider) {
+    // Every role on one machine: the provider runs with the dev defaults.
+    config.provider = true;
+  }
+  if (config.provider) config.runtime = true;
 
   // Block the signals before any thread starts, then wait for them on this thread.
   sigset_t set;

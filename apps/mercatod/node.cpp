@@ -53,15 +53,17 @@ Status Node::start() {
   const bool dev = config_.dev;
   const bool ledgerHost = config_.ledgerHost;
   const bool runtimeRole = config_.runtime;
-  router.add("GET", "/node/v1/identity",
-             [nodeKey, address, dev, ledgerHost, runtimeRole](const net::HttpRequest&) {
-               nlohmann::json roles = nlohmann::json::array();
-               if (ledgerHost) roles.push_back("ledger-host");
-               if (runtimeRole) roles.push_back("runtime");
-               return net::HttpResponse::json(
-                   200,
-                   {{"nodeKey", nodeKey}, {"address", address}, {"dev", dev}, {"roles", roles}});
-             });
+  const bool providerRole = config_.provider;
+  router.add(
+      "GET", "/node/v1/identity",
+      [nodeKey, address, dev, ledgerHost, runtimeRole, providerRole](const net::HttpRequest&) {
+        nlohmann::json roles = nlohmann::json::array();
+        if (ledgerHost) roles.push_back("ledger-host");
+        if (runtimeRole) roles.push_back("runtime");
+        if (providerRole) roles.push_back("provider");
+        return net::HttpResponse::json(
+            200, {{"nodeKey", nodeKey}, {"address", address}, {"dev", dev}, {"roles", roles}});
+      });
 
   if (config_.ledgerHost) {
     ledger::LedgerConfig lc;
@@ -93,6 +95,35 @@ Status Node::start() {
     runtimeService_->registerRoutes(router);
   }
 
+  if (config_.provider) {
+    ledger::Ledger* ledger = ledger_.get();
+    if (!ledger) {
+      if (config_.ledgerUrl.empty())
+        return invalidArgument(
+            "provider role: this node hosts no ledger; set ledger.url (or --ledger URL)");
+      ledger::LedgerConfig rl;
+      rl.backend = "http";
+      rl.url = config_.ledgerUrl;
+      rl.clock = &clock_;
+      ASSIGN_OR_RETURN(remoteLedger_, ledger::createLedger(rl));
+      ledger = remoteLedger_.get();
+    }
+    provider::ProviderOptions po;
+    if (!config_.providerConfigPath.empty()) {
+      ASSIGN_OR_RETURN(po.config, provider::loadProviderConfig(config_.providerConfigPath));
+    } else {
+      po.config = provider::devProviderConfig();
+    }
+    po.dataDir = (fs::path(config_.dataDir) / "provider").string();
+    po.identity = identity_.get();
+    po.ledger = ledger;
+    po.runtime = runtime_.get();
+    po.clock = &clock_;
+    po.metrics = &metrics_;
+    po.chainId = config_.chainId;
+    ASSIGN_OR_RETURN(provider_, provider::Provider::create(std::move(po)));
+  }
+
   net::ServerOptions so;
   so.listen = config_.listen;
   so.threads = config_.threads;
@@ -108,11 +139,17 @@ Status Node::start() {
   }
   ASSIGN_OR_RETURN(server_, net::HttpServer::create(so, std::move(router)));
   server_->start();
+  // The provider registers on the ledger, which this node may be serving: start it last.
+  if (provider_) RETURN_IF_ERROR(provider_->start());
 
   nlohmann::json info = {{"url", server_->url()},
                          {"nodeKey", nodeKey},
                          {"address", address},
                          {"pid", static_cast<int>(::getpid())}};
+  if (provider_) {
+    info["gatewayUrl"] = provider_->gatewayUrl();
+    info["facadeUrl"] = provider_->facadeUrl();
+  }
   const auto infoPath = fs::path(config_.dataDir) / "node.json";
   const auto tmp = fs::path(config_.dataDir) / "node.json.tmp";
   std::ofstream(tmp) << info.dump() << "\n";
@@ -120,12 +157,17 @@ Status Node::start() {
   std::string roleNames;
   if (config_.ledgerHost) roleNames += "ledger-host ";
   if (config_.runtime) roleNames += "runtime ";
+  if (config_.provider) roleNames += "provider ";
   spdlog::info("mercatod: listening on {} (node {}, roles: {}{})", server_->url(), address,
                roleNames.empty() ? "none" : roleNames, config_.dev ? ", dev" : "");
   return Status::ok();
 }
 
 void Node::stop() {
+  if (provider_) {
+    provider_->stop();
+    provider_.reset();
+  }
   if (server_) {
     server_->stop();
     server_.reset();

@@ -8,14 +8,18 @@ Result<NodeConfig> loadNodeConfig(const std::string& path, NodeConfig c) {
   ASSIGN_OR_RETURN(YAML::Node root, loadYamlFile(path));
   if (root.IsNull()) return c;
   RETURN_IF_ERROR(yamlOnlyKeys(
-      root, {"listen", "dataDir", "dev", "roles", "ledger", "http", "runtime"}, "", path));
+      root, {"listen", "dataDir", "dev", "roles", "ledger", "http", "runtime", "providerConfig"},
+      "", path));
   ASSIGN_OR_RETURN(c.listen, yamlString(root, "listen", "", path, c.listen));
   ASSIGN_OR_RETURN(c.dataDir, yamlString(root, "dataDir", "", path, c.dataDir));
   ASSIGN_OR_RETURN(c.dev, yamlBool(root, "dev", "", path, c.dev));
   YAML::Node roles = root["roles"];
-  RETURN_IF_ERROR(yamlOnlyKeys(roles, {"ledgerHost", "runtime"}, "roles", path));
+  RETURN_IF_ERROR(yamlOnlyKeys(roles, {"ledgerHost", "runtime", "provider"}, "roles", path));
   ASSIGN_OR_RETURN(c.ledgerHost, yamlBool(roles, "ledgerHost", "roles", path, c.ledgerHost));
   ASSIGN_OR_RETURN(c.runtime, yamlBool(roles, "runtime", "roles", path, c.runtime));
+  ASSIGN_OR_RETURN(c.provider, yamlBool(roles, "provider", "roles", path, c.provider));
+  ASSIGN_OR_RETURN(c.providerConfigPath,
+                   yamlString(root, "providerConfig", "", path, c.providerConfigPath));
   YAML::Node rt = root["runtime"];
   RETURN_IF_ERROR(yamlOnlyKeys(
       rt, {"backend", "subnetPool", "sampleIntervalMs", "imageCacheBytes", "insecureRegistries"},
@@ -37,7 +41,9 @@ Result<NodeConfig> loadNodeConfig(const std::string& path, NodeConfig c) {
   if (c.sampleIntervalMs < 100)
     return invalidArgument(path + ": runtime.sampleIntervalMs: expected at least 100");
   YAML::Node ledger = root["ledger"];
-  RETURN_IF_ERROR(yamlOnlyKeys(ledger, {"chainId", "closeGraceMs", "syncFull"}, "ledger", path));
+  RETURN_IF_ERROR(
+      yamlOnlyKeys(ledger, {"url", "chainId", "closeGraceMs", "syncFull"}, "ledger", path));
+  ASSIGN_OR_RETURN(c.ledgerUrl, yamlString(ledger, "url", "ledger", path, c.ledgerUrl));
   ASSIGN_OR_RETURN(c.chainId, yamlString(ledger, "chainId", "ledger", path, c.chainId));
   ASSIGN_OR_RETURN(c.closeGraceMs, yamlInt(ledger, "closeGraceMs", "ledger", path, c.closeGraceMs));
   ASSIGN_OR_RETURN(c.syncFull, yamlBool(ledger, "syncFull", "ledger", path, c.syncFull));

@@ -6,6 +6,8 @@
 //   roles:
 //     ledgerHost: true         # host the embedded ledger and serve /ledger/v1
 //     runtime: false           # run workloads (cluster backend) and serve /runtime/v1
+//     provider: false          # sell capacity: gateway, facade, settlement (implies runtime)
+//   providerConfig: ./provider.yaml
 //   runtime:
 //     backend: runc
 //     subnetPool: 10.89.0.0/16
@@ -13,6 +15,7 @@
 //     imageCacheBytes: 21474836480
 //     insecureRegistries: []   # plain-http registries besides loopback
 //   ledger:
+//     url: http://ledger-host:7400   # when this node doesn't host the ledger
 //     chainId: mercato-dev
 //     closeGraceMs: 60000
 //     syncFull: true           # fsync every group commit
@@ -41,6 +44,9 @@ struct NodeConfig {
   bool dev = false;
   bool ledgerHost = true;
   bool runtime = false;
+  bool provider = false;           // implies runtime
+  std::string providerConfigPath;  // provider.yaml; "" = dev defaults (with --dev)
+  std::string ledgerUrl;           // remote ledger host, when ledgerHost is false
   std::string runtimeBackend = "runc";
   std::string subnetPool = "10.89.0.0/16";
   int64_t sampleIntervalMs = 10'000;

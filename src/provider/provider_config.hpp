@@ -1,0 +1,54 @@
+// ProviderConfig: provider.yaml, what a provider offers and how it runs (docs/operations.md).
+//
+//   gateway:
+//     listen: 0.0.0.0:7443          # HTTPS, certificate bound to the node key
+//     url: https://provider.example:7443   # what the registry lists (default: from listen)
+//   facade:
+//     listen: 0.0.0.0:8080
+//     domain: apps.example.com      # apps answer at <deployment>.<domain> and /d/<deployment>/
+//     url: http://apps.example.com:8080    # base URL given to publishers (default: from listen)
+//   attributes: {region: eu-west, tier: community}
+//   capacity: {cpu: 2000m, memory: 4Gi, storage: 50Gi}
+//   prices:                          # in MER (decimals allowed)
+//     cpuSecond: 0.0001
+//     memGibSecond: 0.00005
+//     egressGib: 0.01
+//     requests1k: 0.001
+//   backend: runc
+//   claimIntervalSeconds: 30         # how often usage is claimed
+//   gracePeriodSeconds: 300          # after exhaustion: 402, then removal
+//   maxBundleBytes: 1073741824
+//
+// Unknown keys are errors naming file:line. Thread-safety: value type.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "common/status.hpp"
+#include "ledger/types.hpp"
+
+namespace mercato::provider {
+
+struct ProviderConfig {
+  std::string gatewayListen = "127.0.0.1:0";
+  std::string gatewayUrl;  // "" = https://<gateway listen address>
+  std::string facadeListen = "127.0.0.1:0";
+  std::string facadeDomain = "apps.localhost";
+  std::string facadeUrl;  // "" = http://<facade listen address>
+  std::map<std::string, std::string> attributes;
+  ledger::Capacity capacity{2000, int64_t{4} << 30, int64_t{20} << 30};
+  ledger::Prices prices;
+  std::string backend = "runc";
+  int64_t claimIntervalMs = 30'000;
+  int64_t graceMs = 300'000;
+  int64_t maxBundleBytes = int64_t{1} << 30;
+};
+
+Result<ProviderConfig> loadProviderConfig(const std::string& path);
+// `mercatod --dev` without a provider.yaml: loopback listeners on free ports, this host's cores
+// and 3/4 of its memory, small non-zero prices, claims every 5 s, 30 s grace.
+ProviderConfig devProviderConfig();
+Result<ProviderConfig> parseProviderConfig(const std::string& yamlText, const std::string& origin);
+
+}  // namespace mercato::provider
