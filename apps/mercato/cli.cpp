@@ -88,12 +88,36 @@ Result<ledger::Ledger*> Context::ledger() {
 
 Result<ledger::TxReceipt> Context::submit(ledger::TxKind kind, ledger::TxBody body) {
   ASSIGN_OR_RETURN(crypto::Identity id, loadKey());
+  return submitAs(id, kind, std::move(body));
+}
+
+Result<ledger::TxReceipt> Context::submitAs(const crypto::Identity& id, ledger::TxKind kind,
+                                            ledger::TxBody body, std::optional<uint64_t> nonce) {
   ASSIGN_OR_RETURN(ledger::Ledger * l, ledger());
   ASSIGN_OR_RETURN(ledger::LedgerInfo info, l->info());
-  ASSIGN_OR_RETURN(uint64_t nonce, l->nextNonce(id.address()));
-  ledger::Tx tx{info.chainId, kind, id.address(), nonce, std::move(body)};
+  if (!nonce) {
+    ASSIGN_OR_RETURN(nonce, l->nextNonce(id.address()));
+  }
+  ledger::Tx tx{info.chainId, kind, id.address(), *nonce, std::move(body)};
   return l->submitAndWait(ledger::signTx(std::move(tx), id));
 }
+
+Result<ledger::TxReceipt> openEscrow(Context& ctx, const crypto::Identity& id,
+                                     const ledger::ProviderRecord& provider, Micros deposit,
+                                     std::optional<uint64_t> nonce) {
+  ledger::EscrowOpenBody b{provider.owner, deposit, provider.prices};
+  return ctx.submitAs(id, ledger::TxKind::kEscrowOpen, b, nonce);
+}
+
+Result<ledger::TxReceipt> depositEscrow(Context& ctx, const std::string& escrowId, Micros amount) {
+  return ctx.submit(ledger::TxKind::kEscrowDeposit, ledger::EscrowDepositBody{escrowId, amount});
+}
+
+Result<ledger::TxReceipt> closeEscrow(Context& ctx, const std::string& escrowId) {
+  return ctx.submit(ledger::TxKind::kEscrowClose, ledger::EscrowCloseBody{escrowId});
+}
+
+std::string money(Micros m) { return formatAmount(m) + " " + std::string(kTokenSymbol); }
 
 void Context::print(const nlohmann::json& j, const std::string& human) {
   if (g_.json) {

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,9 @@ class Context {
   Result<ledger::Ledger*> ledger();
   // Builds, signs and submits a transaction from the current key; waits for the receipt.
   Result<ledger::TxReceipt> submit(ledger::TxKind kind, ledger::TxBody body);
+  // The same from an already loaded key; `nonce` unset = the account's next nonce.
+  Result<ledger::TxReceipt> submitAs(const crypto::Identity& id, ledger::TxKind kind,
+                                     ledger::TxBody body, std::optional<uint64_t> nonce = {});
 
   // Prints `j` as JSON when --json, else the human rendering.
   void print(const nlohmann::json& j, const std::string& human);
@@ -63,10 +67,24 @@ int exitCodeFor(const Status& s);
 // Parses an amount flag ("12.5"), failing with the flag's name in the message.
 Result<Micros> amountArg(const std::string& flag, const std::string& text);
 std::string shortTime(int64_t ms);
+// "12.5 MER"
+std::string money(Micros m);
+
+// Escrow transactions, shared by `escrow open|deposit|close` and `deploy`/`deployments`.
+// openEscrow pins the provider's current prices as the expected terms, so a price change in
+// between fails the open instead of charging more. With `nonce` set the escrow id is known
+// before the open lands (ledger::escrowIdFor(publisher, nonce)).
+Result<ledger::TxReceipt> openEscrow(Context& ctx, const crypto::Identity& id,
+                                     const ledger::ProviderRecord& provider, Micros deposit,
+                                     std::optional<uint64_t> nonce = {});
+Result<ledger::TxReceipt> depositEscrow(Context& ctx, const std::string& escrowId, Micros amount);
+Result<ledger::TxReceipt> closeEscrow(Context& ctx, const std::string& escrowId);
 
 // Command groups; each adds its subcommands and sets callbacks that store the exit code.
 void addKeysCommands(CLI::App& app, Context& ctx, int& exitCode);
 void addLedgerCommands(CLI::App& app, Context& ctx, int& exitCode);
 void addRegistryCommands(CLI::App& app, Context& ctx, int& exitCode);
+void addDeployCommands(CLI::App& app, Context& ctx, int& exitCode);
+void addDeploymentsCommands(CLI::App& app, Context& ctx, int& exitCode);
 
 }  // namespace mercato::cli

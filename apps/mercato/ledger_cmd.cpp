@@ -11,7 +11,6 @@ namespace mercato::cli {
 using nlohmann::json;
 
 namespace {
-std::string money(Micros m) { return formatAmount(m) + " " + std::string(kTokenSymbol); }
 
 void printReceipt(Context& ctx, const ledger::TxReceipt& r, const std::string& what) {
   ctx.print(toJson(r), what + "\ntx    " + r.hash + "\nseq   " + std::to_string(r.seq));

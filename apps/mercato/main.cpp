@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   mercato::cli::addKeysCommands(app, ctx, exitCode);
   mercato::cli::addLedgerCommands(app, ctx, exitCode);
   mercato::cli::addRegistryCommands(app, ctx, exitCode);
+  mercato::cli::addDeployCommands(app, ctx, exitCode);
+  mercato::cli::addDeploymentsCommands(app, ctx, exitCode);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

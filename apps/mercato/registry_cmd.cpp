@@ -10,7 +10,6 @@ namespace mercato::cli {
 using nlohmann::json;
 
 namespace {
-std::string money(Micros m) { return formatAmount(m) + " " + std::string(kTokenSymbol); }
 
 std::string priceLine(const ledger::Prices& p) {
   return formatAmount(p.cpuSecond) + "/cpu-s " + formatAmount(p.memGibSecond) + "/GiB-s " +
@@ -162,11 +161,11 @@ void addRegistryCommands(CLI::App& app, Context& ctx, int& exitCode) {
       return done(invalidArgument("--provider: " + s.message()));
     auto l = ctx.ledger();
     if (!l.isOk()) return done(l.status());
-    // Pin the terms we saw, so a price change in between fails the open instead of charging more.
     auto p = (*l)->provider(openProvider);
     if (!p.isOk()) return done(p.status());
-    ledger::EscrowOpenBody b{openProvider, *d, p->prices};
-    auto r = ctx.submit(ledger::TxKind::kEscrowOpen, b);
+    auto key = ctx.loadKey();
+    if (!key.isOk()) return done(key.status());
+    auto r = openEscrow(ctx, *key, *p, *d);
     if (!r.isOk()) return done(r.status());
     const std::string id = r->result.value("escrow", "");
     ctx.print(toJson(*r), "opened escrow " + id + " with " + money(*d) + "\ntx  " + r->hash);
@@ -179,7 +178,7 @@ void addRegistryCommands(CLI::App& app, Context& ctx, int& exitCode) {
   dep->callback([&, done] {
     auto a = amountArg("amount", depAmount);
     if (!a.isOk()) return done(a.status());
-    auto r = ctx.submit(ledger::TxKind::kEscrowDeposit, ledger::EscrowDepositBody{depId, *a});
+    auto r = depositEscrow(ctx, depId, *a);
     if (!r.isOk()) return done(r.status());
     ctx.print(toJson(*r), "deposited " + money(*a) + " into " + depId + " (state " +
                               r->result.value("state", "") + ")\ntx  " + r->hash);
@@ -189,7 +188,7 @@ void addRegistryCommands(CLI::App& app, Context& ctx, int& exitCode) {
   auto* cl = es->add_subcommand("close", "Close an escrow; the rest is refunded after the grace");
   cl->add_option("escrow", closeId, "Escrow id")->required();
   cl->callback([&, done] {
-    auto r = ctx.submit(ledger::TxKind::kEscrowClose, ledger::EscrowCloseBody{closeId});
+    auto r = closeEscrow(ctx, closeId);
     if (!r.isOk()) return done(r.status());
     ctx.print(toJson(*r),
               "escrow " + closeId + " is " + r->result.value("state", "") + "\ntx  " + r->hash);
