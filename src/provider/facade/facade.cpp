@@ -510,6 +510,13 @@ void Core::setPaymentRequired(const std::string& deployment, std::optional<std::
   auto dep = findById(deployment);
   if (!dep) return;
   std::lock_guard lock(dep->mu);
+  if (reason) {
+    // The provider stops the app while it is unpaid: forget its instances, so the first request
+    // after a top-up starts one (the cold path) instead of dialling a stale address.
+    dep->ready.clear();
+    dep->desired = 0;
+    dep->applied = -1;  // whatever the provider did, the next scale must reach the backend
+  }
   dep->paymentRequired = std::move(reason);
 }
 

@@ -91,7 +91,9 @@ class Facade {
 
   virtual Status addRoute(const RouteConfig& route) = 0;  // replaces an existing one
   virtual void removeRoute(const std::string& deployment) = 0;
-  // While set, the deployment's requests get 402 with `reason` (escrow exhausted).
+  // While set, the deployment's requests get 402 with `reason` (escrow exhausted). Setting it
+  // also forgets the deployment's instances (the provider stops them while unpaid): after it is
+  // cleared, the next request takes the from-zero path.
   virtual void setPaymentRequired(const std::string& deployment,
                                   std::optional<std::string> reason) = 0;
   // Cumulative since the route was added (or since restored with restoreCounters).

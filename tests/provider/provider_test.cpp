@@ -1,0 +1,332 @@
+// The provider role in one process, on real components: the embedded ledger, the runc runtime
+// running the sample image from a loopback docker-registry, the facade and the gateway. It walks
+// intake -> receipt -> request through the facade from zero -> idle scale-to-zero -> claims ->
+// exhaustion (402) -> top-up (restored) -> exhaustion again -> removal after the grace period,
+// and the attack list: each bad bundle is refused, nothing is deployed and nothing is charged.
+// The facade and ledger run on a FakeClock so idle timeouts and grace periods are exact.
+// Needs root, runc and CNI: ctest label `runc`.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "ledger/ledger.hpp"
+#include "ledger/tx.hpp"
+#include "manifest/manifest.hpp"
+#include "net/client.hpp"
+#include "provider/provider.hpp"
+#include "publisher/bundle.hpp"
+#include "publisher/receipt.hpp"
+#include "runtime/runtime.hpp"
+#include "runtime_fixture.hpp"
+
+namespace mercato::provider {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using testing::HasSubstr;
+
+constexpr const char* kManifest = R"(kind: Application
+name: hello
+components:
+  - name: web
+    image: IMAGE
+    resources: {cpu: 250m, memory: 64Mi}
+    expose: {port: 8080}
+    scaling: {min: 0, max: 2, targetConcurrency: 10, idleTimeout: 5s}
+)";
+
+class ProviderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root (runc, network namespaces, cgroups)";
+    crypto::initCrypto();
+    env_ = std::make_unique<runtime::testing_support::SampleEnvironment>();
+    ASSERT_TRUE(env_->ok()) << env_->error();
+    dir_ = runtime::testing_support::makeTempDir("mct-prov");
+
+    ledger::LedgerConfig lc;
+    lc.devMode = true;
+    lc.dataDir = dir_ + "/ledger";
+    lc.clock = &clock_;
+    lc.chainId = "mercato-dev";
+    auto l = ledger::createLedger(lc);
+    ASSERT_TRUE(l.isOk()) << l.status().message();
+    ledger_ = std::move(*l);
+
+    runtime::RuntimeConfig rc;
+    rc.dataDir = dir_ + "/runtime";
+    rc.clock = &systemClock();
+    rc.sampleIntervalMs = 200;
+    rc.stopGraceMs = 2000;
+    rc.subnetPool = runtime::testing_support::uniqueSubnetPool();
+    auto r = runtime::createRuntime(rc);
+    ASSERT_TRUE(r.isOk()) << r.status().message();
+    runtime_ = std::move(*r);
+
+    node_ = std::make_unique<crypto::Identity>(crypto::Identity::generate());
+    publisher_ = std::make_unique<crypto::Identity>(crypto::Identity::generate());
+    ProviderOptions po;
+    po.config.prices = {1000, 0, 0, 10'000'000};  // 0.001 MER per CPU-s, 0.01 MER per request
+    po.config.capacity = {1000, int64_t{1} << 30, int64_t{10} << 30};
+    po.config.claimIntervalMs = 3'600'000;  // the test settles by hand
+    po.config.graceMs = 60'000;
+    po.dataDir = dir_ + "/provider";
+    po.identity = node_.get();
+    po.ledger = ledger_.get();
+    po.runtime = runtime_.get();
+    po.clock = &clock_;
+    auto p = Provider::create(po);
+    ASSERT_TRUE(p.isOk()) << p.status().message();
+    provider_ = std::move(*p);
+    ASSERT_TRUE(provider_->start().isOk());
+    mint(publisher_->address(), 100 * kMicrosPerToken);
+  }
+
+  void TearDown() override {
+    if (provider_) provider_->stop();
+    if (runtime_) {
+      if (auto all = runtime_->list(); all.isOk())
+        for (const auto& d : *all) runtime_->remove(d.id);
+    }
+    provider_.reset();
+    runtime_.reset();
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+
+  Result<ledger::TxReceipt> send(const crypto::Identity& id, ledger::TxKind kind,
+                                 ledger::TxBody body) {
+    ASSIGN_OR_RETURN(uint64_t nonce, ledger_->nextNonce(id.address()));
+    ledger::Tx tx;
+    tx.chainId = "mercato-dev";
+    tx.kind = kind;
+    tx.from = id.address();
+    tx.nonce = nonce;
+    tx.body = std::move(body);
+    return ledger_->submitAndWait(ledger::signTx(std::move(tx), id));
+  }
+  void mint(const std::string& to, Micros amount) {
+    ASSERT_TRUE(send(*publisher_, ledger::TxKind::kMint, ledger::MintBody{to, amount}).isOk());
+  }
+  std::string openEscrow(const crypto::Identity& who, Micros deposit,
+                         const std::string& provider = "") {
+    auto r = send(who, ledger::TxKind::kEscrowOpen,
+                  ledger::EscrowOpenBody{provider.empty() ? node_->address() : provider, deposit,
+                                         std::nullopt});
+    EXPECT_TRUE(r.isOk()) << r.status().message();
+    return r.isOk() ? r->result["escrow"].get<std::string>() : "";
+  }
+  manifest::Manifest app(const std::string& text = kManifest) {
+    std::string t = text;
+    t.replace(t.find("IMAGE"), 5, env_->sampleRef());
+    auto m = manifest::parseManifest(t, "app.yaml");
+    EXPECT_TRUE(m.isOk()) << m.status().message();
+    return *m;
+  }
+  std::string seal(const std::string& escrow, const crypto::Identity& from,
+                   const crypto::PublicKey& to, manifest::Manifest m) {
+    bundle::BundleHeader h;
+    h.manifest = std::move(m);
+    h.escrowId = escrow;
+    h.provider = node_->address();
+    auto b = bundle::buildSealedBundle(from, to, h);
+    EXPECT_TRUE(b.isOk()) << b.status().message();
+    return b.isOk() ? *b : "";
+  }
+  Result<net::HttpResponse> get(const std::string& url) {
+    ASSIGN_OR_RETURN(auto c,
+                     net::HttpClient::create(provider_->facadeUrl(), net::ClientOptions{15'000ms}));
+    return c->request("GET", url);
+  }
+  ledger::Escrow escrow(const std::string& id) { return *ledger_->escrow(id); }
+  size_t runningInstances(const std::string& dep) {
+    auto st = runtime_->status(dep);
+    if (!st.isOk()) return 0;
+    size_t n = 0;
+    for (const auto& s : st->services)
+      for (const auto& i : s.instances) n += i.state == runtime::InstanceState::kRunning;
+    return n;
+  }
+
+  FakeClock clock_;
+  std::unique_ptr<runtime::testing_support::SampleEnvironment> env_;
+  std::string dir_;
+  std::unique_ptr<ledger::Ledger> ledger_;
+  std::unique_ptr<runtime::Runtime> runtime_;
+  std::unique_ptr<crypto::Identity> node_, publisher_;
+  std::unique_ptr<Provider> provider_;
+};
+
+TEST_F(ProviderTest, PublishServeScaleClaimExhaustTopUpAndRemove) {
+  std::string esc = openEscrow(*publisher_, kMicrosPerToken / 10);  // 0.1 MER
+  auto receiptJson = provider_->acceptBundle(seal(esc, *publisher_, node_->publicKey(), app()));
+  ASSERT_TRUE(receiptJson.isOk()) << receiptJson.status().message();
+  auto receipt = publisher::receiptFromJson(*receiptJson);
+  ASSERT_TRUE(receipt.isOk());
+  EXPECT_TRUE(publisher::verifyReceipt(*receipt, node_->publicKey()).isOk());
+  EXPECT_EQ(receipt->escrowId, esc);
+  EXPECT_EQ(receipt->publisher, publisher_->address());
+  const std::string dep = receipt->deploymentId;
+  const std::string path = "/d/" + dep + "/";
+  EXPECT_EQ(runningInstances(dep), 0u) << "min is 0: nothing runs before the first request";
+
+  // From zero: the first request waits for an instance.
+  auto first = get(path);
+  ASSERT_TRUE(first.isOk()) << first.status().message();
+  EXPECT_EQ(first->status, 200) << first->body;
+  EXPECT_THAT(first->body, HasSubstr("hello from"));
+  EXPECT_EQ(runningInstances(dep), 1u);
+
+  // Idle: back to zero after idleTimeout on the facade's clock. (The facade notes the request's
+  // end just after the client has the response, so the clock may have to move once more.)
+  for (int round = 0; round < 5 && runningInstances(dep) > 0; ++round) {
+    clock_.advance(6s);
+    for (int i = 0; i < 80 && runningInstances(dep) > 0; ++i) std::this_thread::sleep_for(25ms);
+  }
+  EXPECT_EQ(runningInstances(dep), 0u);
+
+  // A claim pays for the request (0.01) and the CPU used.
+  ASSERT_TRUE(provider_->settleOnce().isOk());
+  auto e = escrow(esc);
+  EXPECT_GE(e.usage.requests, 1);
+  EXPECT_GT(e.claimed, 0);
+  EXPECT_LE(e.claimed, e.deposited);
+  // Settling again with no new usage claims nothing more (cumulative, never above use).
+  Micros claimedBefore = e.claimed;
+  ASSERT_TRUE(provider_->settleOnce().isOk());
+  EXPECT_EQ(escrow(esc).claimed, claimedBefore);
+
+  // Spend the rest: 0.1 MER buys fewer than 10 requests.
+  for (int i = 0; i < 12; ++i) ASSERT_TRUE(get(path).isOk());
+  ASSERT_TRUE(provider_->settleOnce().isOk());
+  EXPECT_EQ(escrow(esc).state, ledger::EscrowState::kExhausted);
+  auto unpaid = get(path);
+  ASSERT_TRUE(unpaid.isOk());
+  EXPECT_EQ(unpaid->status, 402);
+  EXPECT_THAT(unpaid->body, HasSubstr("exhausted"));
+
+  // A top-up within the grace period restores service.
+  ASSERT_TRUE(send(*publisher_, ledger::TxKind::kEscrowDeposit,
+                   ledger::EscrowDepositBody{esc, kMicrosPerToken})
+                  .isOk());
+  ASSERT_TRUE(provider_->settleOnce().isOk());
+  auto back = get(path);
+  ASSERT_TRUE(back.isOk());
+  EXPECT_EQ(back->status, 200) << back->body;
+
+  // Exhausted again and not topped up: removed after the grace period.
+  auto v = provider_->view(dep);
+  ASSERT_TRUE(v.isOk());
+  for (int round = 0; round < 20 && escrow(esc).state == ledger::EscrowState::kOpen; ++round) {
+    for (int i = 0; i < 20; ++i) (void)get(path);
+    ASSERT_TRUE(provider_->settleOnce().isOk());
+  }
+  ASSERT_EQ(escrow(esc).state, ledger::EscrowState::kExhausted);
+  EXPECT_EQ(get(path)->status, 402);
+  clock_.advance(61s);
+  ASSERT_TRUE(provider_->settleOnce().isOk());
+  EXPECT_EQ(get(path)->status, 404);
+  EXPECT_EQ(runtime_->status(dep).status().code(), Code::kNotFound);
+  auto removed = provider_->view(dep);
+  ASSERT_TRUE(removed.isOk());
+  EXPECT_EQ(removed->record.state, "removed");
+  auto final = escrow(esc);
+  EXPECT_LE(final.claimed, final.deposited);
+}
+
+TEST_F(ProviderTest, AttacksAreRefusedAndNothingIsDeployedOrCharged) {
+  auto expectRefused = [&](const std::string& what, Result<nlohmann::json> r, Code code,
+                           const std::string& fragment) {
+    ASSERT_FALSE(r.isOk()) << what << " was accepted";
+    EXPECT_EQ(r.status().code(), code) << what << ": " << r.status().message();
+    EXPECT_THAT(r.status().message(), HasSubstr(fragment)) << what;
+  };
+  std::string esc = openEscrow(*publisher_, kMicrosPerToken);
+
+  // Sealed to another provider.
+  auto other = crypto::Identity::generate();
+  expectRefused("sealed to another provider",
+                provider_->acceptBundle(seal(esc, *publisher_, other.publicKey(), app())),
+                Code::kPermissionDenied, "");
+  // Modified ciphertext.
+  std::string good = seal(esc, *publisher_, node_->publicKey(), app());
+  std::string tampered = good;
+  tampered[tampered.size() / 2] ^= 0x01;
+  expectRefused("modified ciphertext", provider_->acceptBundle(tampered), Code::kUnauthenticated,
+                "");
+  // Someone else's escrow: a stranger seals a bundle naming the publisher's escrow.
+  auto stranger = crypto::Identity::generate();
+  expectRefused("someone else's escrow",
+                provider_->acceptBundle(seal(esc, stranger, node_->publicKey(), app())),
+                Code::kPermissionDenied, "belongs to");
+  // An escrow that doesn't exist.
+  expectRefused("unknown escrow",
+                provider_->acceptBundle(
+                    seal("e0000000000000000000000000000000000000000000000000000000000000000",
+                         *publisher_, node_->publicKey(), app())),
+                Code::kFailedPrecondition, "does not exist");
+  // A closed escrow.
+  std::string closed = openEscrow(*publisher_, kMicrosPerToken);
+  ASSERT_TRUE(
+      send(*publisher_, ledger::TxKind::kEscrowClose, ledger::EscrowCloseBody{closed}).isOk());
+  expectRefused("closed escrow",
+                provider_->acceptBundle(seal(closed, *publisher_, node_->publicKey(), app())),
+                Code::kFailedPrecondition, "not open");
+  // An escrow for another provider.
+  auto otherProvider = crypto::Identity::generate();
+  mint(otherProvider.address(), kMicrosPerToken);
+  ledger::ProviderBody pb;
+  pb.nodeKey = otherProvider.publicKey().hex();
+  pb.gatewayUrl = "https://127.0.0.1:1";
+  pb.capacity = {1000, 1 << 30, 1 << 30};
+  ASSERT_TRUE(send(otherProvider, ledger::TxKind::kProviderRegister, pb).isOk());
+  std::string elsewhere = openEscrow(*publisher_, kMicrosPerToken, otherProvider.address());
+  expectRefused("escrow paying another provider",
+                provider_->acceptBundle(seal(elsewhere, *publisher_, node_->publicKey(), app())),
+                Code::kPermissionDenied, "pays provider");
+  // More than the provider's capacity (1000m): 3 × 500m at peak.
+  std::string big = kManifest;
+  big.replace(big.find("250m"), 4, "500m");
+  big.replace(big.find("max: 2"), 6, "max: 3");
+  expectRefused("over capacity",
+                provider_->acceptBundle(seal(esc, *publisher_, node_->publicKey(), app(big))),
+                Code::kResourceExhausted, "CPU at peak");
+
+  // Nothing ran, nothing is routed, nothing was claimed.
+  auto all = runtime_->list();
+  ASSERT_TRUE(all.isOk());
+  EXPECT_TRUE(all->empty());
+  auto deps = provider_->views("");
+  ASSERT_TRUE(deps.isOk());
+  EXPECT_TRUE(deps->empty());
+  ASSERT_TRUE(provider_->settleOnce().isOk());
+  EXPECT_EQ(escrow(esc).claimed, 0);
+
+  // The good bundle is accepted once; the same bytes again are a replay.
+  ASSERT_TRUE(provider_->acceptBundle(good).isOk());
+  auto replay = provider_->acceptBundle(good);
+  ASSERT_FALSE(replay.isOk());
+  EXPECT_THAT(replay.status().message(), testing::AnyOf(HasSubstr("already"), HasSubstr("nonce")));
+}
+
+TEST_F(ProviderTest, TermsMustMatchCurrentPrices) {
+  // The registry lists other prices than the provider now charges (its provider.yaml changed
+  // and the registration has not caught up): an escrow opened on those terms is refused.
+  ledger::ProviderBody pb;
+  pb.nodeKey = node_->publicKey().hex();
+  pb.gatewayUrl = provider_->gatewayUrl();
+  pb.capacity = {1000, int64_t{1} << 30, int64_t{10} << 30};
+  pb.prices = {2000, 0, 0, 10'000'000};
+  ASSERT_TRUE(send(*node_, ledger::TxKind::kProviderUpdate, pb).isOk());
+  std::string esc = openEscrow(*publisher_, kMicrosPerToken);
+  auto r = provider_->acceptBundle(seal(esc, *publisher_, node_->publicKey(), app()));
+  ASSERT_FALSE(r.isOk());
+  EXPECT_THAT(r.status().message(), HasSubstr("terms"));
+}
+
+}  // namespace
+}  // namespace mercato::provider
