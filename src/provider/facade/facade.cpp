@@ -515,7 +515,7 @@ void Core::setPaymentRequired(const std::string& deployment, std::optional<std::
     // after a top-up starts one (the cold path) instead of dialling a stale address.
     dep->ready.clear();
     dep->desired = 0;
-    dep->applied = -1;  // whatever the provider did, the next scale must reach the backend
+    dep->applied = 0;  // the provider scaled it to zero; the next start must reach the backend
   }
   dep->paymentRequired = std::move(reason);
 }
