@@ -197,7 +197,7 @@ void addDeploymentsCommands(CLI::App& app, Context& ctx, int& exitCode) {
           ++n;
           t.row({i.value("id", ""), svc.value("name", ""), i.value("state", ""),
                  i.value("ready", false) ? "yes" : "no", std::to_string(i.value("restarts", 0)),
-                 shortTime(i.value("startedAtMs", 0))});
+                 shortTime(i.value("startedAtMs", int64_t{0}))});
         }
       }
       text +=

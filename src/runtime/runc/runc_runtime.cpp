@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -369,6 +370,22 @@ Result<image::Image> RuncRuntime::resolveImage(const ServiceSpec& svc) {
 
 Result<std::string> RuncRuntime::allocateSubnet() {
   ASSIGN_OR_RETURN(auto used, store_->usedSubnets());
+  // Another runtime on this host (another data dir, or a daemon whose containers outlived it)
+  // may hold /24s of the same pool: any /24 with an address on a local interface is taken, or
+  // two bridges would route the same addresses.
+  ifaddrs* addrs = nullptr;
+  if (::getifaddrs(&addrs) == 0) {
+    for (ifaddrs* a = addrs; a; a = a->ifa_next) {
+      if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET) continue;
+      uint32_t ip = ntohl(reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr.s_addr);
+      in_addr net{};
+      net.s_addr = htonl(ip & 0xFFFFFF00u);
+      char buf[INET_ADDRSTRLEN];
+      ::inet_ntop(AF_INET, &net, buf, sizeof buf);
+      used.push_back(std::string(buf) + "/24");
+    }
+    ::freeifaddrs(addrs);
+  }
   return host::allocateSubnet(used, config_.subnetPool);
 }
 
