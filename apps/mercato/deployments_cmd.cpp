@@ -113,9 +113,16 @@ Result<DeploymentRecord> findDeploymentRecord(const std::string& home, const std
 Result<std::unique_ptr<publisher::GatewayClient>> gatewayFor(Context& ctx,
                                                              const DeploymentRecord& r) {
   ASSIGN_OR_RETURN(crypto::Identity id, ctx.loadKey());
+  // A provider may move its gateway (a restart on another port, a new address): the registry
+  // has the current URL. The node key must still be the one that signed the receipt.
+  std::string url = r.gatewayUrl;
+  if (auto l = ctx.ledger(); l.isOk()) {
+    if (auto p = (*l)->provider(r.provider); p.isOk() && p->nodeKey == r.nodeKey)
+      url = p->gatewayUrl;
+  }
   auto key = crypto::PublicKey::fromHex(r.nodeKey);
   if (!key.isOk()) return key.status().withContext("deployment " + r.id + ": nodeKey");
-  return publisher::GatewayClient::create(r.gatewayUrl, *key, id);
+  return publisher::GatewayClient::create(url, *key, id);
 }
 
 void addDeploymentsCommands(CLI::App& app, Context& ctx, int& exitCode) {

@@ -62,7 +62,10 @@ int main(int argc, char** argv) {
     config.provider = true;
     config.providerConfigPath = providerConfig;
   }
-  if (!ledgerUrl.empty()) config.ledgerUrl = ledgerUrl;
+  if (!ledgerUrl.empty()) {
+    config.ledgerUrl = ledgerUrl;
+    config.ledgerHost = false;  // another node hosts it
+  }
   if (dev && !noProvider && ::geteuid() == 0 && !config.provider) {
     // Every role on one machine: the provider runs with the dev defaults.
     config.provider = true;
