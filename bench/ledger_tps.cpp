@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
         << "http:\n  threads: 2\nledger:\n  syncFull: " << (syncFull ? "true" : "false") << "\n";
   }
   testing::DaemonProcess daemon(mercatod, dir.string(),
-                                {"--dev", "--config", (dir / "node.yaml").string()});
+                                {"--dev", "--no-provider", "--config", (dir / "node.yaml").string()});
   if (!daemon.start()) {
     std::fprintf(stderr, "could not start %s\n", mercatod.c_str());
     return 1;

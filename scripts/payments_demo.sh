@@ -15,7 +15,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "Starting mercatod --dev (embedded ledger + faucet)"
 # A short close grace so the demo can show the refund.
 printf 'ledger:\n  closeGraceMs: 2000\n' >"$WORK/node.yaml"
-"$BIN/mercatod" --dev --config "$WORK/node.yaml" --data-dir "$WORK/node" --listen 127.0.0.1:0 \
+"$BIN/mercatod" --dev --no-provider --config "$WORK/node.yaml" --data-dir "$WORK/node" --listen 127.0.0.1:0 \
   2>"$WORK/node.log" &
 PID=$!
 for _ in $(seq 1 100); do [ -f "$WORK/node/node.json" ] && break; sleep 0.1; done

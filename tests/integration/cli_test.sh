@@ -3,7 +3,7 @@
 # registry, the escrow lifecycle, bad input, history, events, verify, and a clean SIGTERM.
 source "$(dirname "$0")/lib.sh"
 
-start_daemon "$WORK/node" --dev --log-format json
+start_daemon "$WORK/node" --dev --no-provider --log-format json
 # JSON logs: every daemon log line parses as JSON.
 head -3 "$WORK/daemon.log" | while read -r line; do
   echo "$line" | jq -e .msg >/dev/null || fail "log line is not JSON: $line"
@@ -76,7 +76,7 @@ grep -q "shutting down" "$WORK/daemon.log" || fail "no shutdown log line"
 "$BIN_DIR/mercato" ledger verify --data-dir "$WORK/node" | grep -q "chain intact" || fail "offline verify"
 
 # Restart: state survives.
-start_daemon "$WORK/node" --dev
+start_daemon "$WORK/node" --dev --no-provider
 expect_eq "$(m bob ledger balance --json | jq -r .balance)" "12500000" "bob balance after restart"
 stop_daemon
 echo "cli_test: all checks passed"

@@ -32,7 +32,7 @@ crypto::Identity seeded(uint8_t n) {
 TEST(CrashTest, KillNineLosesNoAcknowledgedTransaction) {
   const fs::path dir = fs::temp_directory_path() / ("mercato-crash-" + std::to_string(::getpid()));
   fs::remove_all(dir);
-  DaemonProcess daemon(MERCATOD_PATH, dir.string(), {"--dev"});
+  DaemonProcess daemon(MERCATOD_PATH, dir.string(), {"--dev", "--no-provider"});
   ASSERT_TRUE(daemon.start());
 
   constexpr int kSenders = 4;

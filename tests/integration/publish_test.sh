@@ -24,7 +24,7 @@ printf 'version: 0.1\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 1
 docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
 REG_PID=$!
 PROV_PID=""
-trap 'kill $REG_PID 2>/dev/null; [ -n "$PROV_PID" ] && kill -TERM $PROV_PID 2>/dev/null; wait 2>/dev/null; cleanup' EXIT
+trap 'kill $REG_PID 2>/dev/null; [ -n "$PROV_PID" ] && kill -TERM $PROV_PID 2>/dev/null; wait $REG_PID $PROV_PID 2>/dev/null; cleanup' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$REG_PORT/v2/" >/dev/null && break; sleep 0.1; done
 IMAGE=$("$BIN_DIR/mercato-push-sample" "127.0.0.1:$REG_PORT" mercato/sample:v1) || fail "push sample"
 
