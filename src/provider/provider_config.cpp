@@ -17,18 +17,25 @@ Result<std::string> scalar(const YAML::Node& parent, const char* key, const std:
   return yamlString(parent, key, path, origin, "");
 }
 
-Result<ProviderConfig> fromYaml(const YAML::Node& root, const std::string& origin) {
+// A section that is absent reads as an empty mapping (yaml-cpp throws on lookups in a missing
+// node).
+YAML::Node section(const YAML::Node& root, const char* key) {
+  YAML::Node n = root[key];
+  return n.IsDefined() && !n.IsNull() ? n : YAML::Node(YAML::NodeType::Map);
+}
+
+Result<ProviderConfig> fromYamlUnchecked(const YAML::Node& root, const std::string& origin) {
   ProviderConfig c;
   if (!root.IsDefined() || root.IsNull()) return c;
   RETURN_IF_ERROR(yamlOnlyKeys(root,
                                {"gateway", "facade", "attributes", "capacity", "prices", "backend",
                                 "claimIntervalSeconds", "gracePeriodSeconds", "maxBundleBytes"},
                                "", origin));
-  YAML::Node gw = root["gateway"];
+  YAML::Node gw = section(root, "gateway");
   RETURN_IF_ERROR(yamlOnlyKeys(gw, {"listen", "url"}, "gateway", origin));
   ASSIGN_OR_RETURN(c.gatewayListen, yamlString(gw, "listen", "gateway", origin, c.gatewayListen));
   ASSIGN_OR_RETURN(c.gatewayUrl, yamlString(gw, "url", "gateway", origin, c.gatewayUrl));
-  YAML::Node fc = root["facade"];
+  YAML::Node fc = section(root, "facade");
   RETURN_IF_ERROR(yamlOnlyKeys(fc, {"listen", "domain", "url"}, "facade", origin));
   ASSIGN_OR_RETURN(c.facadeListen, yamlString(fc, "listen", "facade", origin, c.facadeListen));
   ASSIGN_OR_RETURN(c.facadeDomain, yamlString(fc, "domain", "facade", origin, c.facadeDomain));
@@ -41,7 +48,7 @@ Result<ProviderConfig> fromYaml(const YAML::Node& root, const std::string& origi
     for (auto it = attrs.begin(); it != attrs.end(); ++it)
       c.attributes[it->first.as<std::string>()] = it->second.as<std::string>();
   }
-  YAML::Node cap = root["capacity"];
+  YAML::Node cap = section(root, "capacity");
   RETURN_IF_ERROR(yamlOnlyKeys(cap, {"cpu", "memory", "storage"}, "capacity", origin));
   if (cap.IsMap()) {
     ASSIGN_OR_RETURN(auto cpu, scalar(cap, "cpu", "capacity", origin));
@@ -63,7 +70,7 @@ Result<ProviderConfig> fromYaml(const YAML::Node& root, const std::string& origi
       *field = *v;
     }
   }
-  YAML::Node pr = root["prices"];
+  YAML::Node pr = section(root, "prices");
   RETURN_IF_ERROR(
       yamlOnlyKeys(pr, {"cpuSecond", "memGibSecond", "egressGib", "requests1k"}, "prices", origin));
   if (pr.IsMap()) {
@@ -95,6 +102,14 @@ Result<ProviderConfig> fromYaml(const YAML::Node& root, const std::string& origi
   if (c.capacity.cpu <= 0 || c.capacity.memory <= 0)
     return invalidArgument(origin + ": capacity: cpu and memory must be positive");
   return c;
+}
+
+Result<ProviderConfig> fromYaml(const YAML::Node& root, const std::string& origin) {
+  try {
+    return fromYamlUnchecked(root, origin);
+  } catch (const YAML::Exception& e) {
+    return invalidArgument(origin + ": " + e.what());
+  }
 }
 
 }  // namespace

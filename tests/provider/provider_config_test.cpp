@@ -1,0 +1,53 @@
+// provider.yaml parsing: defaults, every section optional, and errors that name file:line.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "provider/provider_config.hpp"
+
+namespace mercato::provider {
+namespace {
+
+using testing::HasSubstr;
+
+TEST(ProviderConfigTest, SectionsAreOptional) {
+  auto c = parseProviderConfig("prices: {cpuSecond: 0.0001, requests1k: 0.001}\n", "p.yaml");
+  ASSERT_TRUE(c.isOk()) << c.status().message();
+  EXPECT_EQ(c->prices.cpuSecond, 100);
+  EXPECT_EQ(c->prices.requests1k, 1000);
+  EXPECT_EQ(c->gatewayListen, "127.0.0.1:0");
+  EXPECT_TRUE(parseProviderConfig("", "p.yaml").isOk());
+}
+
+TEST(ProviderConfigTest, FullConfig) {
+  auto c = parseProviderConfig(R"(gateway: {listen: 0.0.0.0:7443, url: https://p.example:7443}
+facade: {listen: 0.0.0.0:8080, domain: apps.example.com}
+attributes: {region: eu-west}
+capacity: {cpu: 2500m, memory: 4Gi, storage: 50Gi}
+claimIntervalSeconds: 10
+gracePeriodSeconds: 60
+)",
+                               "p.yaml");
+  ASSERT_TRUE(c.isOk()) << c.status().message();
+  EXPECT_EQ(c->capacity.cpu, 2500);
+  EXPECT_EQ(c->capacity.memory, int64_t{4} << 30);
+  EXPECT_EQ(c->attributes.at("region"), "eu-west");
+  EXPECT_EQ(c->claimIntervalMs, 10'000);
+  EXPECT_EQ(c->graceMs, 60'000);
+  EXPECT_EQ(c->gatewayUrl, "https://p.example:7443");
+}
+
+TEST(ProviderConfigTest, ErrorsNameTheFieldAndLine) {
+  auto bad = parseProviderConfig("capacity:\n  cpu: lots\n", "p.yaml");
+  ASSERT_FALSE(bad.isOk());
+  EXPECT_THAT(bad.status().message(), HasSubstr("p.yaml:2"));
+  EXPECT_THAT(bad.status().message(), HasSubstr("capacity.cpu"));
+  auto unknown = parseProviderConfig("facade: {port: 80}\n", "p.yaml");
+  ASSERT_FALSE(unknown.isOk());
+  EXPECT_THAT(unknown.status().message(), HasSubstr("facade.port"));
+  EXPECT_FALSE(parseProviderConfig("claimIntervalSeconds: 0\n", "p.yaml").isOk());
+  EXPECT_FALSE(parseProviderConfig("prices: {cpuSecond: -1}\n", "p.yaml").isOk());
+  EXPECT_FALSE(parseProviderConfig("gateway: [1, 2]\n", "p.yaml").isOk());
+}
+
+}  // namespace
+}  // namespace mercato::provider
