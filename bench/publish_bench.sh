@@ -17,7 +17,7 @@ freeport() {
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
   done
 }
-ms() { date +%s%N | awk '{printf "%d", $1/1000000}'; }
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
 pct() { sort -n | awk -v p="$1" '{a[NR]=$1} END {i=int(p*(NR-1)+0.5)+1; print a[i]}'; }
 
 REG_PORT=$(freeport)
@@ -26,7 +26,16 @@ printf 'version: 0.1\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 1
 docker-registry serve "$WORK/registry.yml" >/dev/null 2>&1 &
 REG_PID=$!
 PROV_PID=""
-trap 'kill $REG_PID 2>/dev/null; [ -n "$PROV_PID" ] && kill -TERM $PROV_PID 2>/dev/null; wait $REG_PID $PROV_PID 2>/dev/null; cleanup' EXIT
+# Containers outlive their daemon by design: remove every deployment before stopping it.
+remove_all() {
+  local api token
+  api=$(jq -r .url "$WORK/prov/node.json" 2>/dev/null) || return 0
+  token=$(cat "$WORK/prov/admin.token" 2>/dev/null) || return 0
+  for id in $(curl -s -H "Authorization: Bearer $token" "$api/runtime/v1/deployments" | jq -r '.[].id'); do
+    curl -s -X DELETE -H "Authorization: Bearer $token" "$api/runtime/v1/deployments/$id" >/dev/null
+  done
+}
+trap 'remove_all; kill $REG_PID 2>/dev/null; [ -n "$PROV_PID" ] && kill -TERM $PROV_PID 2>/dev/null; wait $REG_PID $PROV_PID 2>/dev/null; cleanup' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$REG_PORT/v2/" >/dev/null && break; sleep 0.1; done
 IMAGE=$("$BIN_DIR/mercato-push-sample" "127.0.0.1:$REG_PORT" mercato/sample:v1)
 start_daemon "$WORK/ledger" --dev --no-provider
@@ -34,7 +43,7 @@ LEDGER=$NODE_URL
 FACADE_PORT=$(freeport)
 cat >"$WORK/provider.yaml" <<YAML
 facade: {listen: 127.0.0.1:$FACADE_PORT, domain: apps.test}
-capacity: {cpu: 2000m, memory: 64Gi}
+capacity: {cpu: 64000m, memory: 64Gi}
 prices: {cpuSecond: 0.0001, requests1k: 0.001}
 claimIntervalSeconds: 30
 YAML
