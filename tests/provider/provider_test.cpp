@@ -18,6 +18,7 @@
 #include "net/client.hpp"
 #include "provider/provider.hpp"
 #include "publisher/bundle.hpp"
+#include "publisher/gateway_client.hpp"
 #include "publisher/receipt.hpp"
 #include "runtime/runtime.hpp"
 #include "runtime_fixture.hpp"
@@ -152,7 +153,8 @@ class ProviderTest : public ::testing::Test {
     return n;
   }
 
-  FakeClock clock_;
+  FakeClock clock_{std::chrono::time_point_cast<TimePoint::duration>(
+      std::chrono::system_clock::now())};  // real time: the gateway checks signature timestamps
   std::unique_ptr<runtime::testing_support::SampleEnvironment> env_;
   std::string dir_;
   std::unique_ptr<ledger::Ledger> ledger_;
@@ -326,6 +328,47 @@ TEST_F(ProviderTest, TermsMustMatchCurrentPrices) {
   auto r = provider_->acceptBundle(seal(esc, *publisher_, node_->publicKey(), app()));
   ASSERT_FALSE(r.isOk());
   EXPECT_THAT(r.status().message(), HasSubstr("terms"));
+}
+
+TEST_F(ProviderTest, GatewayServesOnlyTheOwner) {
+  std::string esc = openEscrow(*publisher_, kMicrosPerToken);
+  auto owner =
+      publisher::GatewayClient::create(provider_->gatewayUrl(), node_->publicKey(), *publisher_);
+  ASSERT_TRUE(owner.isOk()) << owner.status().message();
+  // The whole intake over HTTPS (pinned to the node key), receipt verified by the client.
+  auto receipt =
+      (*owner)->deploy(seal(esc, *publisher_, node_->publicKey(), app()), {esc, node_->address()});
+  ASSERT_TRUE(receipt.isOk()) << receipt.status().message();
+  const std::string dep = receipt->deploymentId;
+  auto st = (*owner)->status(dep);
+  ASSERT_TRUE(st.isOk()) << st.status().message();
+  EXPECT_EQ((*st)["state"], "active");
+  EXPECT_EQ((*st)["escrowId"], esc);
+  auto listed = (*owner)->list();
+  ASSERT_TRUE(listed.isOk());
+  EXPECT_EQ(listed->size(), 1u);
+
+  // Anyone else, properly signed, is refused: 403 on status, exec and logs; lists are empty.
+  auto strangerId = crypto::Identity::generate();
+  auto stranger =
+      publisher::GatewayClient::create(provider_->gatewayUrl(), node_->publicKey(), strangerId);
+  ASSERT_TRUE(stranger.isOk());
+  EXPECT_EQ((*stranger)->status(dep).status().code(), Code::kPermissionDenied);
+  EXPECT_EQ((*stranger)->exec(dep, "web", {"/bin/echo", "hi"}).status().code(),
+            Code::kPermissionDenied);
+  auto theirs = (*stranger)->list();
+  ASSERT_TRUE(theirs.isOk());
+  EXPECT_TRUE(theirs->empty());
+  // And an unsigned request is 401.
+  auto raw = net::HttpClient::create(provider_->gatewayUrl(), [&] {
+    net::ClientOptions o;
+    o.pinnedKey = node_->publicKey();
+    return o;
+  }());
+  ASSERT_TRUE(raw.isOk());
+  auto anon = (*raw)->request("GET", "/gateway/v1/deployments/" + dep);
+  ASSERT_TRUE(anon.isOk());
+  EXPECT_EQ(anon->status, 401);
 }
 
 }  // namespace
