@@ -7,6 +7,8 @@
 # exhaustion (402), a top-up that restores service, and removal after the grace period.
 # Needs root (runc): ctest labels runc, integration.
 source "$(dirname "$0")/lib.sh"
+# A command that fails outside a check would end the script silently under `set -e`: say where.
+trap 'echo "FAIL: command failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (runc)"; exit 0; }
 
 freeport() {
@@ -93,7 +95,7 @@ curl -sf -H "Host: $DEP.apps.test" "http://127.0.0.1:$FACADE_PORT/" | grep -q "h
 # 12: idle -> back to zero.
 zero=""
 for _ in $(seq 1 40); do
-  n=$(pub deployments status "$DEP" --json | jq '[.runtime.services[]?.instances[]?] | length')
+  n=$(pub deployments status "$DEP" --json | jq '[.runtime.services[]?.instances[]?] | length') || n=
   [ "$n" = 0 ] && { zero=1; break; }
   sleep 0.5
 done
@@ -102,7 +104,7 @@ done
 # 13-14: metered and claimed.
 claimed=0
 for _ in $(seq 1 40); do
-  claimed=$(curl -sf "$LEDGER/ledger/v1/escrows/$ESCROW" | jq -r '.claimed')
+  claimed=$(curl -sf "$LEDGER/ledger/v1/escrows/$ESCROW" | jq -r '.claimed') || claimed=0
   [ "$claimed" -gt 0 ] && break
   sleep 0.25
 done
@@ -126,20 +128,20 @@ after=$(curl -sf "$LEDGER/ledger/v1/escrows/$ESCROW" | jq -r '.usage.requests')
 # 15: exhaustion -> 402; a top-up restores service; exhaustion again -> removed after grace.
 status=""
 for _ in $(seq 1 60); do
-  status=$(curl -s -o /dev/null -w '%{http_code}' "$APP")
+  status=$(curl -s -o /dev/null -w '%{http_code}' "$APP") || status=000
   [ "$status" = 402 ] && break
   sleep 0.2
 done
 expect_eq "$status" 402 "requests after exhaustion"
 pub deployments topup "$DEP" 0.1 >/dev/null || fail "topup"
 for _ in $(seq 1 40); do
-  status=$(curl -s -o /dev/null -w '%{http_code}' "$APP")
+  status=$(curl -s -o /dev/null -w '%{http_code}' "$APP") || status=000
   [ "$status" = 200 ] && break
   sleep 0.25
 done
 expect_eq "$status" 200 "requests after the top-up"
 for _ in $(seq 1 80); do
-  status=$(curl -s -o /dev/null -w '%{http_code}' "$APP")
+  status=$(curl -s -o /dev/null -w '%{http_code}' "$APP") || status=000
   [ "$status" = 404 ] && break
   sleep 0.25
 done
