@@ -146,7 +146,12 @@ for _ in $(seq 1 80); do
   sleep 0.25
 done
 expect_eq "$status" 404 "the app after exhaustion and the grace period"
-st=$(pub deployments status "$DEP" --json)
+# The route goes first, then the runtime frees the app, then the record says removed.
+for _ in $(seq 1 40); do
+  st=$(pub deployments status "$DEP" --json) || st='{}'
+  [ "$(jq -r '.state' <<<"$st")" = removed ] && break
+  sleep 0.25
+done
 expect_eq "$(jq -r '.state' <<<"$st")" removed "deployment state (gateway: $(jq -r '.gatewayError // "ok"' <<<"$st"))"
 escrow=$(curl -sf "$LEDGER/ledger/v1/escrows/$ESCROW")
 [ "$(jq -r .claimed <<<"$escrow")" -le "$(jq -r .deposited <<<"$escrow")" ] || fail "overpaid"

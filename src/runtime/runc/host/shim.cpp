@@ -475,6 +475,10 @@ int runShim(const ShimOptions& o, int syncFd) {
         if (!st.isOk())
           fprintf(stderr, "mercato-shim %s: %s\n", o.id.c_str(), st.message().c_str());
       } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
+        // The container's output closes when its processes die, usually before runc removes
+        // the cgroup: read the OOM counter now, in case the OOM event itself was missed (it
+        // can fire before the watch is registered, or race the end of this loop).
+        if (!oomKilled) checkOom();
         ::close(fd);
         fd = -1;
       }
