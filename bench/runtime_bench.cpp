@@ -44,8 +44,8 @@ double percentile(std::vector<double> v, double p) {
 bool waitHttp(const std::string& hostPort) {
   auto deadline = Clk::now() + std::chrono::seconds(10);
   while (Clk::now() < deadline) {
-    auto c = net::HttpClient::create("http://" + hostPort,
-                                     net::ClientOptions{std::chrono::milliseconds(500)});
+    auto c = net::HttpClient::create(
+        "http://" + hostPort, net::ClientOptions::withTimeout(std::chrono::milliseconds(500)));
     if (c.isOk()) {
       auto r = (*c)->request("GET", "/");
       if (r.isOk() && r->status == 200) return true;
@@ -82,7 +82,7 @@ int runStart(Runtime& rt, runc::RuncRuntime& rr, const std::string& image, int r
     std::fprintf(stderr, "warm deploy: %s\n", s.message().c_str());
     return 1;
   }
-  rt.remove("warm");
+  (void)rt.remove("warm");
 
   std::vector<double> ours;
   for (int i = 0; i < runs; ++i) {
@@ -98,7 +98,7 @@ int runStart(Runtime& rt, runc::RuncRuntime& rr, const std::string& image, int r
       return 1;
     }
     ours.push_back(ms(Clk::now() - t0));
-    rt.remove(id);
+    (void)rt.remove(id);
   }
 
   // Bare runc: the same image rootfs (overlay), the same hardened config, host network.
@@ -122,7 +122,7 @@ int runStart(Runtime& rt, runc::RuncRuntime& rr, const std::string& image, int r
     auto& nss = (*spec)["linux"]["namespaces"];
     for (auto it = nss.begin(); it != nss.end();)
       it = (*it)["type"] == "network" ? nss.erase(it) : it + 1;
-    host::writeBundleConfig(bundle, *spec);
+    if (!host::writeBundleConfig(bundle, *spec).isOk()) return 1;
     auto t0 = Clk::now();
     host::ProcessSpec p;
     // The detached container inherits runc's stdio: send it to /dev/null, or the pipes that
@@ -138,8 +138,8 @@ int runStart(Runtime& rt, runc::RuncRuntime& rr, const std::string& image, int r
     bare.push_back(ms(Clk::now() - t0));
     host::ProcessSpec k;
     k.argv = {"runc", "--root", dir + "/runc", "delete", "-f", cc.id};
-    host::runProcess(k);
-    rr.images().releaseRootfs(bundle);
+    (void)host::runProcess(k);  // best effort: the next run uses a new id
+    (void)rr.images().releaseRootfs(bundle);
   }
   fs::remove_all(dir);
   double p50 = percentile(ours, 0.5), p99 = percentile(ours, 0.99);
@@ -167,7 +167,7 @@ int runMetering(Runtime& rt, const std::string& image) {
     for (int rep = 0; rep < 3; ++rep) {
       auto before = rt.stats("meter");
       auto c = net::HttpClient::create("http://" + ip + ":8080",
-                                       net::ClientOptions{std::chrono::seconds(30)});
+                                       net::ClientOptions::withTimeout(std::chrono::seconds(30)));
       if (!c.isOk()) return 1;
       auto r = (*c)->request("GET", "/burn?ms=" + std::to_string(burn));
       if (!r.isOk() || r->status != 200) return 1;
@@ -179,7 +179,7 @@ int runMetering(Runtime& rt, const std::string& image) {
       rows.push_back({{"burnMs", burn}, {"meteredMs", metered}});
     }
   }
-  rt.remove("meter");
+  (void)rt.remove("meter");
   std::printf("worst error: %.2f%%\n", worst * 100);
   std::printf(
       "%s\n",

@@ -29,6 +29,12 @@ struct ClientOptions {
   std::optional<crypto::PublicKey> pinnedKey;
   bool insecureSkipVerify = false;
   size_t maxResponseBytes = 64 << 20;
+
+  static ClientOptions withTimeout(std::chrono::milliseconds t) {
+    ClientOptions o;
+    o.timeout = t;
+    return o;
+  }
 };
 
 class HttpClient {

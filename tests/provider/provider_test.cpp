@@ -91,7 +91,7 @@ class ProviderTest : public ::testing::Test {
     if (provider_) provider_->stop();
     if (runtime_) {
       if (auto all = runtime_->list(); all.isOk())
-        for (const auto& d : *all) runtime_->remove(d.id);
+        for (const auto& d : *all) (void)runtime_->remove(d.id);
     }
     provider_.reset();
     runtime_.reset();
@@ -139,8 +139,8 @@ class ProviderTest : public ::testing::Test {
     return b.isOk() ? *b : "";
   }
   Result<net::HttpResponse> get(const std::string& url) {
-    ASSIGN_OR_RETURN(auto c,
-                     net::HttpClient::create(provider_->facadeUrl(), net::ClientOptions{15'000ms}));
+    ASSIGN_OR_RETURN(auto c, net::HttpClient::create(provider_->facadeUrl(),
+                                                     net::ClientOptions::withTimeout(15'000ms)));
     return c->request("GET", url);
   }
   ledger::Escrow escrow(const std::string& id) { return *ledger_->escrow(id); }

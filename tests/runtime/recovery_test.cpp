@@ -29,7 +29,7 @@ class Admin {
   Admin(const std::string& url, const std::string& dataDir) {
     std::ifstream in(dataDir + "/admin.token");
     std::getline(in, token_);
-    auto c = net::HttpClient::create(url, net::ClientOptions{60'000ms});
+    auto c = net::HttpClient::create(url, net::ClientOptions::withTimeout(60'000ms));
     if (c.isOk()) client_ = std::move(*c);
   }
   Result<json> call(const std::string& method, const std::string& target,
@@ -48,7 +48,8 @@ class Admin {
 };
 
 bool answers(const std::string& ip) {
-  auto c = net::HttpClient::create("http://" + ip + ":8080", net::ClientOptions{3000ms});
+  auto c =
+      net::HttpClient::create("http://" + ip + ":8080", net::ClientOptions::withTimeout(3000ms));
   if (!c.isOk()) return false;
   auto r = (*c)->request("GET", "/");
   return r.isOk() && r->status == 200;

@@ -43,7 +43,7 @@ class RuncRuntimeTest : public ::testing::Test {
     if (rt_) {
       auto all = rt_->list();
       if (all.isOk())
-        for (const auto& d : *all) rt_->remove(d.id);
+        for (const auto& d : *all) (void)rt_->remove(d.id);
       rt_.reset();
     }
     std::error_code ec;
@@ -90,8 +90,8 @@ class RuncRuntimeTest : public ::testing::Test {
   }
 
   static Result<std::string> get(const std::string& ip, const std::string& path) {
-    ASSIGN_OR_RETURN(auto c,
-                     net::HttpClient::create("http://" + ip + ":8080", net::ClientOptions{5000ms}));
+    ASSIGN_OR_RETURN(auto c, net::HttpClient::create("http://" + ip + ":8080",
+                                                     net::ClientOptions::withTimeout(5000ms)));
     ASSIGN_OR_RETURN(auto r, c->request("GET", path));
     if (r.status != 200) return internalError("status " + std::to_string(r.status));
     return r.body;
@@ -246,7 +246,7 @@ TEST_F(RuncRuntimeTest, LogsTailFollowAndExec) {
     f.tail = 0;
     f.follow = true;
     f.stderrStream = false;
-    rt_->logs("logs", f, [&](const LogLine& l) {
+    (void)rt_->logs("logs", f, [&](const LogLine& l) {
       if (l.text.find("/?second") != std::string::npos) sawSecond = true;
       return !sawSecond;
     });
@@ -254,7 +254,9 @@ TEST_F(RuncRuntimeTest, LogsTailFollowAndExec) {
   std::this_thread::sleep_for(200ms);
   ASSERT_TRUE(get(ip, "/?second").isOk());
   for (int i = 0; i < 100 && !sawSecond; ++i) std::this_thread::sleep_for(50ms);
-  if (!sawSecond) ASSERT_TRUE(get(ip, "/?second").isOk());  // unblock the follower
+  if (!sawSecond) {
+    ASSERT_TRUE(get(ip, "/?second").isOk());  // unblock the follower
+  }
   follower.join();
   EXPECT_TRUE(sawSecond);
 
