@@ -1,5 +1,7 @@
 #include "provider/provider_store.hpp"
 
+#include "common/catching.hpp"
+
 #include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
@@ -23,11 +25,7 @@ CREATE TABLE IF NOT EXISTS traffic (
 
 template <typename F>
 auto guarded(const char* what, F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const std::exception& e) {
-    return internalError(std::string("provider db: ") + what + ": " + e.what());
-  }
+  return catchingExceptions("provider db", what, std::forward<F>(f));
 }
 
 DeploymentRecord recordFrom(SQLite::Statement& q) {

@@ -1,5 +1,7 @@
 #include "runtime/runc/state_store.hpp"
 
+#include "common/catching.hpp"
+
 #include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
@@ -80,11 +82,7 @@ constexpr const char* kInstanceColumns =
 
 template <typename F>
 auto guarded(const char* what, F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const std::exception& e) {
-    return internalError(std::string("runtime state db: ") + what + ": " + e.what());
-  }
+  return catchingExceptions("runtime state db", what, std::forward<F>(f));
 }
 
 }  // namespace
