@@ -38,16 +38,6 @@ std::string shortHash(const std::string& s, size_t hexChars) {
       .substr(0, hexChars);
 }
 
-int hostCpus() {
-  long n = ::sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? static_cast<int>(n) : 1;
-}
-
-int64_t hostMemoryBytes() {
-  long pages = ::sysconf(_SC_PHYS_PAGES), size = ::sysconf(_SC_PAGE_SIZE);
-  return pages > 0 && size > 0 ? static_cast<int64_t>(pages) * size : 0;
-}
-
 }  // namespace
 
 bool portAnswers(const std::string& ip, uint16_t port, int timeoutMs) {
@@ -86,15 +76,6 @@ InstanceState stateFromName(const std::string& s) {
   if (s == "failed") return InstanceState::kFailed;
   if (s == "stopped") return InstanceState::kStopped;
   return InstanceState::kStarting;
-}
-
-std::string instanceIdFor(const std::string& dep, const std::string& svc, int ordinal) {
-  return dep + "." + svc + "." + std::to_string(ordinal);
-}
-
-RestartPolicy policyOf(const ServiceSpec& s) {
-  if (s.restart) return *s.restart;
-  return s.kind == WorkloadKind::kJob ? RestartPolicy::kNever : RestartPolicy::kAlways;
 }
 
 const ServiceSpec* serviceOf(const DeploymentSpec& spec, const std::string& name) {
