@@ -1,0 +1,401 @@
+#include "p2p/discovery/discovery.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <limits>
+
+namespace mercato::p2p {
+
+namespace {
+
+int64_t microsBetween(SteadyPoint from, SteadyPoint to) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(to - from).count();
+}
+
+}  // namespace
+
+Status DiscoveryConfig::validate() const {
+  auto positive = [](const char* field, int64_t v) -> Status {
+    if (v > 0) return Status::ok();
+    return invalidArgument(std::string(field) + ": expected a positive number, got " +
+                           std::to_string(v));
+  };
+  for (auto [field, v] : {std::pair{"maxPingMs", maxPingMs},
+                          {"pingPeriodMs", pingPeriodMs},
+                          {"pingTimeoutMs", pingTimeoutMs},
+                          {"minKnown", static_cast<int64_t>(minKnown)},
+                          {"maxGossipNodes", static_cast<int64_t>(maxGossipNodes)},
+                          {"maxKnown", static_cast<int64_t>(maxKnown)},
+                          {"maxCandidates", static_cast<int64_t>(maxCandidates)},
+                          {"maxProbesPerRound", static_cast<int64_t>(maxProbesPerRound)},
+                          {"farRetryRounds", farRetryRounds},
+                          {"lostAfterMisses", static_cast<int64_t>(lostAfterMisses)}}) {
+    if (Status s = positive(field, v); !s) return s;
+  }
+  if (pingTimeoutMs >= pingPeriodMs) {
+    return invalidArgument("pingTimeoutMs: expected less than pingPeriodMs (" +
+                           std::to_string(pingPeriodMs) + "), got " +
+                           std::to_string(pingTimeoutMs));
+  }
+  for (size_t i = 0; i < initialNodes.size(); ++i) {
+    if (initialNodes[i].id.empty() || initialNodes[i].endpoint.empty()) {
+      return invalidArgument("initialNodes[" + std::to_string(i) +
+                             "]: expected both an id and an endpoint");
+    }
+  }
+  return Status::ok();
+}
+
+Discovery::Discovery(DiscoveryConfig config, Clock& clock, DiscoveryTransport& transport,
+                     NodeAddr self, uint64_t rngSeed, Post post)
+    : config_(std::move(config)),
+      clock_(clock),
+      transport_(transport),
+      self_(std::move(self)),
+      rng_(rngSeed),
+      post_(std::move(post)),
+      alive_(std::make_shared<bool>(true)) {
+  assert(config_.validate().isOk());
+  for (const NodeAddr& n : config_.initialNodes) addCandidate(n, 0);
+}
+
+Discovery::~Discovery() { stop(); }
+
+TimerId Discovery::schedule(int64_t delayMs, void (Discovery::*method)()) {
+  std::weak_ptr<bool> weak = alive_;
+  Post post = post_;
+  return clock_.callAfter(Millis(delayMs), [weak, post, this, method] {
+    auto run = [weak, this, method] {
+      if (weak.lock()) (this->*method)();
+    };
+    if (post) {
+      post(run);
+    } else {
+      run();
+    }
+  });
+}
+
+void Discovery::start() {
+  if (started_) return;
+  started_ = true;
+  round();
+  roundTimer_ = schedule(config_.pingPeriodMs, &Discovery::onRoundTimer);
+}
+
+void Discovery::stop() {
+  started_ = false;
+  if (roundTimer_) clock_.cancel(roundTimer_);
+  if (timeoutTimer_) clock_.cancel(timeoutTimer_);
+  roundTimer_ = timeoutTimer_ = 0;
+}
+
+void Discovery::onRoundTimer() {
+  roundTimer_ = 0;
+  if (!started_) return;
+  round();
+  roundTimer_ = schedule(config_.pingPeriodMs, &Discovery::onRoundTimer);
+}
+
+void Discovery::onTimeoutTimer() {
+  timeoutTimer_ = 0;
+  expirePending();
+}
+
+void Discovery::round() {
+  ++roundNo_;
+  ++stats_.rounds;
+  probesThisRound_ = 0;
+  expirePending();
+  pruneBeyondThreshold();
+  for (auto it = far_.begin(); it != far_.end();) {
+    it = it->second.untilRound <= roundNo_ ? far_.erase(it) : std::next(it);
+  }
+  // Copy first: a synchronous transport may deliver a pong (and change known_) inside send.
+  std::vector<NodeAddr> targets;
+  targets.reserve(known_.size());
+  for (const auto& [id, e] : known_) targets.push_back(e.node.addr);
+  for (const NodeAddr& to : targets) sendPingTo(to, false);
+  // Half the probe budget goes to the candidates already queued; the rest is kept for the
+  // candidates that this round's pongs reveal (probed as they arrive).
+  probeCandidates(std::max<size_t>(1, config_.maxProbesPerRound / 2));
+  if (timeoutTimer_) clock_.cancel(timeoutTimer_);
+  timeoutTimer_ = schedule(config_.pingTimeoutMs, &Discovery::onTimeoutTimer);
+}
+
+void Discovery::sendPingTo(const NodeAddr& to, bool probe) {
+  uint64_t nonce;
+  do {
+    nonce = rng_();
+  } while (pending_.count(nonce) != 0);
+  pending_.emplace(nonce, Pending{to, clock_.steadyNow()});
+  ++stats_.pingsSent;
+  if (probe) {
+    ++stats_.probesSent;
+    probing_.insert(to.id);
+  }
+  transport_.sendPing(to, nonce);
+}
+
+void Discovery::expirePending() {
+  const SteadyPoint now = clock_.steadyNow();
+  const int64_t timeoutUs = config_.pingTimeoutMs * 1000;
+  std::vector<PeerId> missed;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (microsBetween(it->second.sentAt, now) < timeoutUs) {
+      ++it;
+      continue;
+    }
+    ++stats_.timeouts;
+    probing_.erase(it->second.to.id);
+    missed.push_back(it->second.to.id);
+    it = pending_.erase(it);
+  }
+  for (const PeerId& id : missed) {
+    auto k = known_.find(id);
+    if (k == known_.end()) {
+      if (candidates_.count(id) == 0) rememberFar(id, -1);  // a probe that got no answer
+      continue;
+    }
+    if (++k->second.node.misses >= config_.lostAfterMisses) drop(id, /*pruned=*/false);
+  }
+}
+
+bool Discovery::worthProbing(const PeerId& id) const {
+  if (id.empty() || id == self_.id || known_.count(id) != 0 || probing_.count(id) != 0) {
+    return false;
+  }
+  auto f = far_.find(id);
+  return f == far_.end() || f->second.untilRound <= roundNo_;
+}
+
+void Discovery::addCandidate(const NodeAddr& addr, int64_t hintMicros) {
+  if (addr.endpoint.empty() || !worthProbing(addr.id)) return;
+  auto it = candidates_.find(addr.id);
+  if (it != candidates_.end()) {
+    CandidateKey& key = it->second.second;
+    if (hintMicros < key.hintMicros) {
+      candidateOrder_.erase(key);
+      key.hintMicros = hintMicros;
+      candidateOrder_.insert(key);
+    }
+    return;
+  }
+  if (candidates_.size() >= config_.maxCandidates) {
+    // Full: the new node replaces the least promising candidate, if it is more promising.
+    auto worst = std::prev(candidateOrder_.end());
+    if (worst->hintMicros <= hintMicros) return;
+    candidates_.erase(worst->id);
+    candidateOrder_.erase(worst);
+  }
+  CandidateKey key{hintMicros, nextOrder_++, addr.id};
+  candidateOrder_.insert(key);
+  candidates_.emplace(addr.id, std::pair{addr, std::move(key)});
+  ++stats_.candidatesAdded;
+}
+
+void Discovery::probeCandidates(size_t budget) {
+  while (budget > 0 && probesThisRound_ < config_.maxProbesPerRound && !candidateOrder_.empty()) {
+    auto first = candidateOrder_.begin();
+    auto it = candidates_.find(first->id);
+    NodeAddr to = std::move(it->second.first);
+    candidates_.erase(it);
+    candidateOrder_.erase(first);
+    if (!worthProbing(to.id)) continue;
+    --budget;
+    ++probesThisRound_;
+    sendPingTo(to, true);
+  }
+}
+
+void Discovery::onPing(const NodeAddr& from, uint64_t nonce) {
+  ++stats_.pingsReceived;
+  if (from.id == self_.id || from.id.empty()) return;
+  transport_.sendPong(from, nonce, gossipSample(from.id));
+  ++stats_.pongsSent;
+  auto k = known_.find(from.id);
+  if (k != known_.end()) {
+    k->second.node.addr.endpoint = from.endpoint;
+    return;
+  }
+  // A node that pings us is probably near: probe it first. It is kept only if it answers.
+  addCandidate(from, 0);
+}
+
+void Discovery::onPong(const NodeAddr& from, uint64_t nonce, std::vector<NodeAddr> gossip) {
+  auto p = pending_.find(nonce);
+  const SteadyPoint now = clock_.steadyNow();
+  if (p == pending_.end() || p->second.to.id != from.id ||
+      microsBetween(p->second.sentAt, now) > config_.pingTimeoutMs * 1000) {
+    ++stats_.unsolicitedPongs;
+    return;
+  }
+  const int64_t rtt = std::max<int64_t>(0, microsBetween(p->second.sentAt, now));
+  pending_.erase(p);
+  probing_.erase(from.id);
+  ++stats_.pongsReceived;
+
+  const int64_t th = threshold();
+  auto k = known_.find(from.id);
+  if (k != known_.end()) {
+    Entry& e = k->second;
+    e.samples[e.sampleCount++ % e.samples.size()] = rtt;
+    const size_t n = std::min(e.sampleCount, e.samples.size());
+    e.node.rttMicros = *std::min_element(e.samples.begin(), e.samples.begin() + n);
+    e.node.misses = 0;
+    e.node.lastSeen = clock_.now();
+    e.node.addr.endpoint = from.endpoint;
+  } else {
+    // A pinger may still be queued as a candidate; a probe already left the queue.
+    if (auto c = candidates_.find(from.id); c != candidates_.end()) {
+      candidateOrder_.erase(c->second.second);
+      candidates_.erase(c);
+    }
+    if (rtt <= th) {
+      keep(from, rtt);
+    } else if (countWithin(th) == 0) {
+      // Nothing in range: keep the closest node seen, so the search can walk towards us.
+      int64_t closest = std::numeric_limits<int64_t>::max();
+      for (const auto& [id, e] : known_) closest = std::min(closest, e.node.rttMicros);
+      if (rtt < closest) {
+        keep(from, rtt);
+      } else {
+        rememberFar(from.id, rtt);
+      }
+    } else {
+      rememberFar(from.id, rtt);
+    }
+  }
+
+  // Merge the gossip of a node in range (or of the closest, when nothing is in range).
+  auto kept = known_.find(from.id);
+  if (kept == known_.end()) return;
+  if (kept->second.node.rttMicros > th && countWithin(th) != 0) return;
+  const int64_t hint = kept->second.node.rttMicros;
+  const size_t n = std::min(gossip.size(), config_.maxGossipNodes);
+  stats_.gossipEntriesReceived += n;
+  for (size_t i = 0; i < n; ++i) {
+    addCandidate(gossip[i], hint);
+  }
+  probeCandidates(config_.maxProbesPerRound);
+}
+
+void Discovery::keep(const NodeAddr& addr, int64_t rttMicros) {
+  if (known_.size() >= config_.maxKnown) {
+    auto farthest =
+        std::max_element(known_.begin(), known_.end(), [](const auto& a, const auto& b) {
+          return a.second.node.rttMicros < b.second.node.rttMicros;
+        });
+    if (farthest->second.node.rttMicros <= rttMicros) {
+      rememberFar(addr.id, rttMicros);
+      return;
+    }
+    drop(farthest->first, /*pruned=*/true);
+  }
+  Entry e;
+  e.node.addr = addr;
+  e.node.rttMicros = rttMicros;
+  e.node.lastSeen = clock_.now();
+  e.samples[0] = rttMicros;
+  e.sampleCount = 1;
+  known_.emplace(addr.id, std::move(e));
+  far_.erase(addr.id);
+  ++stats_.discovered;
+  for (DiscoveryListener* l : std::vector(listeners_)) l->onDiscovered(addr, rttMicros);
+}
+
+void Discovery::drop(const PeerId& id, bool pruned) {
+  auto k = known_.find(id);
+  if (k == known_.end()) return;
+  const int64_t rtt = pruned ? k->second.node.rttMicros : -1;
+  PeerId copy = id;  // `id` may refer into the erased entry
+  known_.erase(k);
+  rememberFar(copy, rtt);
+  ++(pruned ? stats_.pruned : stats_.lost);
+  for (DiscoveryListener* l : std::vector(listeners_)) l->onLost(copy);
+}
+
+void Discovery::pruneBeyondThreshold() {
+  const int64_t th = threshold();
+  std::vector<PeerId> beyond;
+  const Entry* closest = nullptr;
+  size_t within = 0;
+  for (const auto& [id, e] : known_) {
+    if (e.node.rttMicros <= th) {
+      ++within;
+    } else {
+      beyond.push_back(id);
+    }
+    if (!closest || e.node.rttMicros < closest->node.rttMicros) closest = &e;
+  }
+  PeerId keepId = (within == 0 && closest) ? closest->node.addr.id : PeerId();
+  for (const PeerId& id : beyond) {
+    if (id != keepId) drop(id, /*pruned=*/true);
+  }
+}
+
+void Discovery::rememberFar(const PeerId& id, int64_t rttMicros) {
+  if (far_.size() >= config_.farMemory && far_.count(id) == 0) far_.erase(far_.begin());
+  far_[id] = Far{rttMicros, roundNo_ + static_cast<uint64_t>(config_.farRetryRounds)};
+}
+
+size_t Discovery::countWithin(int64_t micros) const {
+  size_t n = 0;
+  for (const auto& [id, e] : known_) n += e.node.rttMicros <= micros ? 1 : 0;
+  return n;
+}
+
+int64_t Discovery::threshold() const {
+  const int64_t maxPingUs = config_.maxPingMs * 1000;
+  const size_t inRange = countWithin(maxPingUs);
+  if (inRange >= config_.minKnown) return maxPingUs;
+  const double widen = std::sqrt(static_cast<double>(config_.minKnown) /
+                                 static_cast<double>(std::max<size_t>(1, inRange)));
+  return static_cast<int64_t>(std::llround(static_cast<double>(maxPingUs) * widen));
+}
+
+std::vector<NodeAddr> Discovery::gossipSample(const PeerId& exclude) {
+  std::vector<const NodeAddr*> all;
+  all.reserve(known_.size());
+  for (const auto& [id, e] : known_) {
+    if (id != exclude) all.push_back(&e.node.addr);
+  }
+  const size_t n = std::min(all.size(), config_.maxGossipNodes);
+  for (size_t i = 0; i < n; ++i) {  // partial Fisher-Yates: a uniform sample of n
+    std::uniform_int_distribution<size_t> pick(i, all.size() - 1);
+    std::swap(all[i], all[pick(rng_)]);
+  }
+  std::vector<NodeAddr> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) out.push_back(*all[i]);
+  return out;
+}
+
+std::vector<KnownNode> Discovery::known() const {
+  std::vector<KnownNode> out;
+  out.reserve(known_.size());
+  for (const auto& [id, e] : known_) out.push_back(e.node);
+  std::sort(out.begin(), out.end(), [](const KnownNode& a, const KnownNode& b) {
+    return a.rttMicros != b.rttMicros ? a.rttMicros < b.rttMicros : a.addr.id < b.addr.id;
+  });
+  return out;
+}
+
+DiscoveryStats Discovery::stats() const {
+  DiscoveryStats s = stats_;
+  s.candidates = candidates_.size();
+  return s;
+}
+
+void Discovery::addListener(DiscoveryListener* l) {
+  if (std::find(listeners_.begin(), listeners_.end(), l) == listeners_.end()) {
+    listeners_.push_back(l);
+  }
+}
+
+void Discovery::removeListener(DiscoveryListener* l) {
+  listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), l), listeners_.end());
+}
+
+}  // namespace mercato::p2p
