@@ -1,9 +1,20 @@
 // Facade benchmark: wrk against (a) the upstream app directly, (b) the facade in front of it and
 // (c) nginx configured as a keep-alive reverse proxy in front of the same app, with the same wrk
 // settings; then the facade's memory per route (RSS delta for N routes scaled to zero).
+//
+// Two loads, each run against all three targets in the same process run:
+//  - saturated: `wrk -tT -cC` closed loop, as fast as the machine goes. On a small shared
+//    machine, where wrk, the app and the proxy compete for the same cores, its latency is
+//    mostly queueing (Little's law: mean latency ~ connections / throughput).
+//  - paced: `wrk -t1 -cP` with a Lua `delay()` of D ms between a connection's requests, far
+//    below saturation, so the latency is the proxy's own added hop.
+// For each target it also reports CPU time per request: the bench process's CPU (the app, plus
+// the facade when it is the target) and nginx's worker CPU, divided by the requests served.
+// "added p99" is always the target's p99 minus direct's p99 of the same load in the same run.
 // Needs `wrk` and `nginx` on PATH. Prints a table and one JSON line. See bench/RESULTS.md.
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +23,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -69,17 +81,57 @@ double toMs(double v, const std::string& unit) {
 struct WrkResult {
   double rps = 0, p50 = 0, p99 = 0;
   long errors = 0;
+  long requests = 0;
+  double cpuUsPerRequest = 0;  // of the process(es) serving it, see the file comment
 };
 
-WrkResult wrk(const std::string& url, const std::string& hostHeader, int threads, int conns,
-              int seconds) {
-  std::string cmd = "wrk -t" + std::to_string(threads) + " -c" + std::to_string(conns) + " -d" +
-                    std::to_string(seconds) + "s --latency ";
+// CPU seconds (user + system) of this process, and of a process by pid from /proc.
+double selfCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+double pidCpuSeconds(pid_t pid) {
+  if (pid <= 0) return 0;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+struct Load {
+  int threads = 2;
+  int conns = 32;
+  int seconds = 5;
+  std::string script;  // a wrk Lua script ("" = none)
+};
+
+WrkResult wrk(const std::string& url, const std::string& hostHeader, const Load& load,
+              pid_t alsoCount = 0, int seconds = 0) {
+  if (seconds == 0) seconds = load.seconds;
+  std::string cmd = "wrk -t" + std::to_string(std::min(load.threads, load.conns)) + " -c" +
+                    std::to_string(load.conns) + " -d" + std::to_string(seconds) + "s --latency ";
+  if (!load.script.empty()) cmd += "-s " + load.script + " ";
   if (!hostHeader.empty()) cmd += "-H 'Host: " + hostHeader + "' ";
   cmd += url + " 2>&1";
+  const double cpuBefore = selfCpuSeconds() + pidCpuSeconds(alsoCount);
   const std::string out = run(cmd);
+  const double cpu = selfCpuSeconds() + pidCpuSeconds(alsoCount) - cpuBefore;
   WrkResult r;
   std::smatch m;
+  if (std::regex_search(out, m, std::regex(R"(([0-9]+) requests in )"))) {
+    r.requests = std::stol(m[1]);
+    if (r.requests > 0) r.cpuUsPerRequest = cpu * 1e6 / static_cast<double>(r.requests);
+  }
   if (std::regex_search(out, m, std::regex(R"(Requests/sec:\s+([0-9.]+))"))) {
     r.rps = std::stod(m[1]);
   }
@@ -111,14 +163,49 @@ long rssKb() {
   return 0;
 }
 
+pid_t firstChild(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+  pid_t child = 0;
+  in >> child;
+  return child;
+}
+
+struct Row {
+  const char* target;
+  WrkResult r;
+};
+
+void printTable(const char* title, const std::vector<Row>& rows) {
+  std::printf("%s\n", title);
+  std::printf("%-8s %10s %9s %9s %11s %12s %7s\n", "target", "req/s", "p50 ms", "p99 ms",
+              "added p99", "CPU us/req", "errors");
+  for (const Row& row : rows) {
+    std::printf("%-8s %10.0f %9.3f %9.3f %11.3f %12.1f %7ld\n", row.target, row.r.rps, row.r.p50,
+                row.r.p99, row.r.p99 - rows.front().r.p99, row.r.cpuUsPerRequest, row.r.errors);
+  }
+}
+
+nlohmann::json toJson(const WrkResult& r) {
+  return {{"rps", r.rps},
+          {"p50Ms", r.p50},
+          {"p99Ms", r.p99},
+          {"errors", r.errors},
+          {"cpuUsPerRequest", r.cpuUsPerRequest}};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"facade benchmark: wrk direct vs facade vs nginx, and memory per route"};
   int seconds = 5, conns = 32, threads = 2, proxyThreads = 1, routes = 1000;
+  int pacedConns = 8;
+  int pacedDelayMs = 2;
   app.add_option("--duration", seconds, "seconds per wrk run");
-  app.add_option("--connections", conns, "wrk connections");
-  app.add_option("--threads", threads, "wrk threads");
+  app.add_option("--connections", conns, "wrk connections (saturated load)");
+  app.add_option("--threads", threads, "wrk threads (saturated load)");
+  app.add_option("--paced-connections", pacedConns, "wrk connections of the paced load (0: skip)");
+  app.add_option("--paced-delay-ms", pacedDelayMs,
+                 "paced load: delay between a connection's requests (wrk Lua delay())");
   app.add_option("--proxy-threads", proxyThreads, "facade I/O threads = nginx workers");
   app.add_option("--routes", routes, "routes for the memory measurement");
   CLI11_PARSE(app, argc, argv);
@@ -185,17 +272,31 @@ int main(int argc, char** argv) {
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
 
+  const pid_t nginxWorker = firstChild(nginx);
+
   const std::string base = "http://127.0.0.1:";
-  // Warm-up, then the measured runs.
-  wrk(base + std::to_string(backend.port) + "/", "", threads, conns, 1);
-  const WrkResult direct =
-      wrk(base + std::to_string(backend.port) + "/", "", threads, conns, seconds);
-  wrk((*facade)->url() + "/", "bench.apps.localhost", threads, conns, 1);
-  const WrkResult viaFacade =
-      wrk((*facade)->url() + "/", "bench.apps.localhost", threads, conns, seconds);
-  wrk(base + std::to_string(nginxPort) + "/", "", threads, conns, 1);
-  const WrkResult viaNginx =
-      wrk(base + std::to_string(nginxPort) + "/", "", threads, conns, seconds);
+  const std::string directUrl = base + std::to_string(backend.port) + "/";
+  const std::string facadeUrl = (*facade)->url() + "/";
+  const std::string nginxUrl = base + std::to_string(nginxPort) + "/";
+  auto measure = [&](const Load& load) {
+    // A 1 s warm-up of each target, then the measured run.
+    std::vector<Row> rows;
+    wrk(directUrl, "", load, 0, 1);
+    rows.push_back({"direct", wrk(directUrl, "", load)});
+    wrk(facadeUrl, "bench.apps.localhost", load, 0, 1);
+    rows.push_back({"facade", wrk(facadeUrl, "bench.apps.localhost", load)});
+    wrk(nginxUrl, "", load, nginxWorker, 1);
+    rows.push_back({"nginx", wrk(nginxUrl, "", load, nginxWorker)});
+    return rows;
+  };
+  const Load saturated{threads, conns, seconds, ""};
+  const std::vector<Row> sat = measure(saturated);
+  std::vector<Row> paced;
+  if (pacedConns > 0) {
+    const fs::path script = dir / "paced.lua";
+    std::ofstream(script) << "function delay() return " << pacedDelayMs << " end\n";
+    paced = measure(Load{1, pacedConns, seconds, script.string()});
+  }
   kill(nginx, SIGQUIT);
   waitpid(nginx, nullptr, 0);
 
@@ -218,26 +319,39 @@ int main(int argc, char** argv) {
   const long after = rssKb();
   const double bytesPerRoute = (after - before) * 1024.0 / routes;
 
-  std::printf("wrk -t%d -c%d -d%ds --latency; proxies with %d thread(s)/worker(s)\n", threads,
-              conns, seconds, proxyThreads);
-  std::printf("%-8s %12s %10s %10s %8s\n", "target", "req/s", "p50 ms", "p99 ms", "errors");
-  for (auto [name, r] : {std::pair{"direct", direct}, std::pair{"facade", viaFacade},
-                         std::pair{"nginx", viaNginx}}) {
-    std::printf("%-8s %12.0f %10.3f %10.3f %8ld\n", name, r.rps, r.p50, r.p99, r.errors);
+  std::printf("proxies with %d thread(s)/worker(s); added p99 = p99 - direct p99, same load\n",
+              proxyThreads);
+  const std::string satTitle = "saturated: wrk -t" + std::to_string(std::min(threads, conns)) +
+                               " -c" + std::to_string(conns) + " -d" + std::to_string(seconds) +
+                               "s --latency";
+  printTable(satTitle.c_str(), sat);
+  const double ratio = sat[2].r.rps > 0 ? sat[1].r.rps / sat[2].r.rps : 0;
+  std::printf("facade/nginx req/s (saturated): %.2fx\n", ratio);
+  if (!paced.empty()) {
+    const std::string title = "paced: wrk -t1 -c" + std::to_string(pacedConns) + " -d" +
+                              std::to_string(seconds) + "s --latency, Lua delay() " +
+                              std::to_string(pacedDelayMs) + " ms";
+    printTable(title.c_str(), paced);
   }
-  const double ratio = viaNginx.rps > 0 ? viaFacade.rps / viaNginx.rps : 0;
-  std::printf("facade/nginx req/s: %.2fx; added p99 vs direct: facade %.3f ms, nginx %.3f ms\n",
-              ratio, viaFacade.p99 - direct.p99, viaNginx.p99 - direct.p99);
   std::printf("memory: %d routes scaled to zero: %ld KiB RSS, %.0f bytes/route\n", routes,
               after - before, bytesPerRoute);
   nlohmann::json j{{"bench", "facade"},
                    {"wrk", {{"threads", threads}, {"connections", conns}, {"seconds", seconds}}},
                    {"proxyThreads", proxyThreads},
-                   {"direct", {{"rps", direct.rps}, {"p99Ms", direct.p99}}},
-                   {"facade", {{"rps", viaFacade.rps}, {"p99Ms", viaFacade.p99}}},
-                   {"nginx", {{"rps", viaNginx.rps}, {"p99Ms", viaNginx.p99}}},
+                   {"direct", toJson(sat[0].r)},
+                   {"facade", toJson(sat[1].r)},
+                   {"nginx", toJson(sat[2].r)},
                    {"facadeOverNginx", ratio},
                    {"bytesPerRoute", bytesPerRoute}};
+  if (!paced.empty()) {
+    j["paced"] = {{"connections", pacedConns},
+                  {"delayMs", pacedDelayMs},
+                  {"direct", toJson(paced[0].r)},
+                  {"facade", toJson(paced[1].r)},
+                  {"nginx", toJson(paced[2].r)},
+                  {"facadeAddedP99Ms", paced[1].r.p99 - paced[0].r.p99},
+                  {"nginxAddedP99Ms", paced[2].r.p99 - paced[0].r.p99}};
+  }
   std::printf("%s\n", j.dump().c_str());
   (*facade)->stop();
   (*memFacade)->stop();

@@ -630,7 +630,7 @@ TEST_F(FacadeTest, ScalesUpUnderLoadAndBackToMinWhenIdle) {
 TEST_F(FacadeTest, IdleScalesToMinNotZero) {
   startFacade();
   addRoute("dep", "minone", 1, 2, 1, 1000);
-  backend_.scaleTo("dep", 1);  // the provider deployed `min` with the route
+  (void)backend_.scaleTo("dep", 1);  // the provider deployed `min` with the route
   ASSERT_TRUE(
       eventually([&] { return fetch(port(), "/hello", "minone.apps.localhost").status == 200; }));
   clock_.advance(10'000ms);
