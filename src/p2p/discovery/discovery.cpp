@@ -9,6 +9,8 @@ namespace mercato::p2p {
 
 namespace {
 
+constexpr int kFarTries = 4;
+
 int64_t microsBetween(SteadyPoint from, SteadyPoint to) {
   return std::chrono::duration_cast<std::chrono::microseconds>(to - from).count();
 }
@@ -109,16 +111,17 @@ void Discovery::round() {
   probesThisRound_ = 0;
   expirePending();
   pruneBeyondThreshold();
+  const uint64_t forget = static_cast<uint64_t>(config_.farRetryRounds);
   for (auto it = far_.begin(); it != far_.end();) {
-    it = it->second.untilRound <= roundNo_ ? far_.erase(it) : std::next(it);
+    it = it->second.untilRound + forget <= roundNo_ ? far_.erase(it) : std::next(it);
   }
   // Copy first: a synchronous transport may deliver a pong (and change known_) inside send.
   std::vector<NodeAddr> targets;
   targets.reserve(known_.size());
   for (const auto& [id, e] : known_) targets.push_back(e.node.addr);
   for (const NodeAddr& to : targets) sendPingTo(to, false);
-  // Half the probe budget goes to the candidates already queued; the rest is kept for the
-  // candidates that this round's pongs reveal (probed as they arrive).
+  // Part of the probe budget goes to the candidates already queued; the rest is kept for the
+  // candidates that this round's pongs reveal (probed as they arrive, see onPong).
   probeCandidates(std::max<size_t>(1, config_.maxProbesPerRound / 2));
   if (timeoutTimer_) clock_.cancel(timeoutTimer_);
   timeoutTimer_ = schedule(config_.pingTimeoutMs, &Discovery::onTimeoutTimer);
@@ -174,22 +177,22 @@ void Discovery::addCandidate(const NodeAddr& addr, int64_t hintMicros) {
   if (addr.endpoint.empty() || !worthProbing(addr.id)) return;
   auto it = candidates_.find(addr.id);
   if (it != candidates_.end()) {
+    // Each mention by another close node makes it likelier to be close to us too.
     CandidateKey& key = it->second.second;
-    if (hintMicros < key.hintMicros) {
-      candidateOrder_.erase(key);
-      key.hintMicros = hintMicros;
-      candidateOrder_.insert(key);
-    }
+    candidateOrder_.erase(key);
+    key.negMentions -= 1;
+    key.hintMicros = std::min(key.hintMicros, hintMicros);
+    candidateOrder_.insert(key);
     return;
   }
   if (candidates_.size() >= config_.maxCandidates) {
     // Full: the new node replaces the least promising candidate, if it is more promising.
     auto worst = std::prev(candidateOrder_.end());
-    if (worst->hintMicros <= hintMicros) return;
+    if (CandidateKey{-1, hintMicros, nextOrder_, addr.id} > *worst) return;
     candidates_.erase(worst->id);
     candidateOrder_.erase(worst);
   }
-  CandidateKey key{hintMicros, nextOrder_++, addr.id};
+  CandidateKey key{-1, hintMicros, nextOrder_++, addr.id};
   candidateOrder_.insert(key);
   candidates_.emplace(addr.id, std::pair{addr, std::move(key)});
   ++stats_.candidatesAdded;
@@ -216,7 +219,10 @@ void Discovery::onPing(const NodeAddr& from, uint64_t nonce) {
   ++stats_.pongsSent;
   auto k = known_.find(from.id);
   if (k != known_.end()) {
-    k->second.node.addr.endpoint = from.endpoint;
+    if (k->second.node.addr.endpoint != from.endpoint) {
+      k->second.node.addr.endpoint = from.endpoint;
+      gossipDirty_ = true;
+    }
     return;
   }
   // A node that pings us is probably near: probe it first. It is kept only if it answers.
@@ -238,28 +244,35 @@ void Discovery::onPong(const NodeAddr& from, uint64_t nonce, std::vector<NodeAdd
 
   const int64_t th = threshold();
   auto k = known_.find(from.id);
+  int64_t best = rtt;  // for a node not kept: the minimum over its recent probes
+  if (auto f = far_.find(from.id); f != far_.end() && f->second.rttMicros >= 0) {
+    best = std::min(best, f->second.rttMicros);
+  }
   if (k != known_.end()) {
     Entry& e = k->second;
     e.samples[e.sampleCount++ % e.samples.size()] = rtt;
     const size_t n = std::min(e.sampleCount, e.samples.size());
-    e.node.rttMicros = *std::min_element(e.samples.begin(), e.samples.begin() + n);
+    setRtt(e, *std::min_element(e.samples.begin(), e.samples.begin() + n));
     e.node.misses = 0;
     e.node.lastSeen = clock_.now();
-    e.node.addr.endpoint = from.endpoint;
+    if (e.node.addr.endpoint != from.endpoint) {
+      e.node.addr.endpoint = from.endpoint;
+      gossipDirty_ = true;
+    }
   } else {
     // A pinger may still be queued as a candidate; a probe already left the queue.
     if (auto c = candidates_.find(from.id); c != candidates_.end()) {
       candidateOrder_.erase(c->second.second);
       candidates_.erase(c);
     }
-    if (rtt <= th) {
-      keep(from, rtt);
-    } else if (countWithin(th) == 0) {
+    if (best <= th) {
+      keep(from, best);
+    } else if (noneWithin(th)) {
       // Nothing in range: keep the closest node seen, so the search can walk towards us.
       int64_t closest = std::numeric_limits<int64_t>::max();
       for (const auto& [id, e] : known_) closest = std::min(closest, e.node.rttMicros);
-      if (rtt < closest) {
-        keep(from, rtt);
+      if (best < closest) {
+        keep(from, best);
       } else {
         rememberFar(from.id, rtt);
       }
@@ -271,13 +284,15 @@ void Discovery::onPong(const NodeAddr& from, uint64_t nonce, std::vector<NodeAdd
   // Merge the gossip of a node in range (or of the closest, when nothing is in range).
   auto kept = known_.find(from.id);
   if (kept == known_.end()) return;
-  if (kept->second.node.rttMicros > th && countWithin(th) != 0) return;
+  if (kept->second.node.rttMicros > th && !noneWithin(th)) return;
   const int64_t hint = kept->second.node.rttMicros;
   const size_t n = std::min(gossip.size(), config_.maxGossipNodes);
   stats_.gossipEntriesReceived += n;
   for (size_t i = 0; i < n; ++i) {
     addCandidate(gossip[i], hint);
   }
+  // Chase: probe what this pong revealed now, within the round's budget, rather than a round
+  // later. One hop costs one RTT inside the neighbourhood, so a round spans many hops.
   probeCandidates(config_.maxProbesPerRound);
 }
 
@@ -300,6 +315,8 @@ void Discovery::keep(const NodeAddr& addr, int64_t rttMicros) {
   e.samples[0] = rttMicros;
   e.sampleCount = 1;
   known_.emplace(addr.id, std::move(e));
+  inRange_ += rttMicros <= config_.maxPingMs * 1000 ? 1 : 0;
+  gossipDirty_ = true;
   far_.erase(addr.id);
   ++stats_.discovered;
   for (DiscoveryListener* l : std::vector(listeners_)) l->onDiscovered(addr, rttMicros);
@@ -310,7 +327,9 @@ void Discovery::drop(const PeerId& id, bool pruned) {
   if (k == known_.end()) return;
   const int64_t rtt = pruned ? k->second.node.rttMicros : -1;
   PeerId copy = id;  // `id` may refer into the erased entry
+  inRange_ -= k->second.node.rttMicros <= config_.maxPingMs * 1000 ? 1 : 0;
   known_.erase(k);
+  gossipDirty_ = true;
   rememberFar(copy, rtt);
   ++(pruned ? stats_.pruned : stats_.lost);
   for (DiscoveryListener* l : std::vector(listeners_)) l->onLost(copy);
@@ -337,18 +356,43 @@ void Discovery::pruneBeyondThreshold() {
 
 void Discovery::rememberFar(const PeerId& id, int64_t rttMicros) {
   if (far_.size() >= config_.farMemory && far_.count(id) == 0) far_.erase(far_.begin());
-  far_[id] = Far{rttMicros, roundNo_ + static_cast<uint64_t>(config_.farRetryRounds)};
+  Far& f = far_.try_emplace(id, Far{-1, 0, 0}).first->second;
+  if (rttMicros >= 0) f.rttMicros = f.rttMicros < 0 ? rttMicros : std::min(f.rttMicros, rttMicros);
+  ++f.tries;
+  // A node that did not answer, or that was just beyond the threshold, gets a few more tries
+  // in the next rounds: a ping can be lost, and queueing only ever adds delay, so the minimum
+  // of a few samples is the better estimate (as for known nodes). Others wait longer.
+  const bool borderline = rttMicros < 0 || rttMicros <= threshold() + threshold() / 4;
+  // Others wait farRetryRounds on average, spread over [1/2, 3/2] of it so that the nodes
+  // learned together (at start) are not all re-probed in the same round.
+  int64_t wait = 1;
+  if (!borderline || f.tries >= kFarTries) {
+    const int64_t r = config_.farRetryRounds;
+    wait = std::uniform_int_distribution<int64_t>(std::max<int64_t>(1, r / 2), r + r / 2)(rng_);
+  }
+  f.untilRound = roundNo_ + static_cast<uint64_t>(wait);
 }
 
-size_t Discovery::countWithin(int64_t micros) const {
-  size_t n = 0;
-  for (const auto& [id, e] : known_) n += e.node.rttMicros <= micros ? 1 : 0;
-  return n;
+bool Discovery::noneWithin(int64_t micros) const {
+  if (inRange_ > 0 && micros >= config_.maxPingMs * 1000) return false;
+  for (const auto& [id, e] : known_) {
+    if (e.node.rttMicros <= micros) return false;
+  }
+  return true;
+}
+
+void Discovery::setRtt(Entry& e, int64_t rttMicros) {
+  const int64_t maxPingUs = config_.maxPingMs * 1000;
+  if (e.node.rttMicros == rttMicros) return;
+  inRange_ -= e.node.rttMicros <= maxPingUs ? 1 : 0;
+  e.node.rttMicros = rttMicros;
+  gossipDirty_ = true;
+  inRange_ += rttMicros <= maxPingUs ? 1 : 0;
 }
 
 int64_t Discovery::threshold() const {
   const int64_t maxPingUs = config_.maxPingMs * 1000;
-  const size_t inRange = countWithin(maxPingUs);
+  const size_t inRange = inRange_;
   if (inRange >= config_.minKnown) return maxPingUs;
   const double widen = std::sqrt(static_cast<double>(config_.minKnown) /
                                  static_cast<double>(std::max<size_t>(1, inRange)));
@@ -356,19 +400,27 @@ int64_t Discovery::threshold() const {
 }
 
 std::vector<NodeAddr> Discovery::gossipSample(const PeerId& exclude) {
-  std::vector<const NodeAddr*> all;
-  all.reserve(known_.size());
-  for (const auto& [id, e] : known_) {
-    if (id != exclude) all.push_back(&e.node.addr);
-  }
-  const size_t n = std::min(all.size(), config_.maxGossipNodes);
-  for (size_t i = 0; i < n; ++i) {  // partial Fisher-Yates: a uniform sample of n
-    std::uniform_int_distribution<size_t> pick(i, all.size() - 1);
-    std::swap(all[i], all[pick(rng_)]);
+  if (gossipDirty_) {
+    gossipCache_.clear();
+    gossipCache_.reserve(known_.size());
+    for (const auto& [id, e] : known_) gossipCache_.push_back(e.node.addr);
+    gossipDirty_ = false;
   }
   std::vector<NodeAddr> out;
-  out.reserve(n);
-  for (size_t i = 0; i < n; ++i) out.push_back(*all[i]);
+  if (gossipCache_.size() <= config_.maxGossipNodes + 1) {
+    out.reserve(gossipCache_.size());
+    for (const NodeAddr& a : gossipCache_) {
+      if (a.id != exclude && out.size() < config_.maxGossipNodes) out.push_back(a);
+    }
+    return out;
+  }
+  // A uniform sample: partial Fisher-Yates over the cache (its order does not matter).
+  out.reserve(config_.maxGossipNodes);
+  for (size_t i = 0; i < gossipCache_.size() && out.size() < config_.maxGossipNodes; ++i) {
+    std::uniform_int_distribution<size_t> pick(i, gossipCache_.size() - 1);
+    std::swap(gossipCache_[i], gossipCache_[pick(rng_)]);
+    if (gossipCache_[i].id != exclude) out.push_back(gossipCache_[i]);
+  }
   return out;
 }
 

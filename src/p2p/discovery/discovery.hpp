@@ -66,12 +66,12 @@ struct DiscoveryConfig {
   std::vector<NodeAddr> initialNodes;
 
   // Bounds that make the per-round cost independent of the network size.
-  size_t maxKnown = 256;          // kept nodes; beyond it only the closest are kept
-  size_t maxCandidates = 256;     // unverified nodes waiting for a probe
-  size_t maxProbesPerRound = 48;  // pings to candidates per round (including in-round chasing)
-  size_t farMemory = 1024;        // nodes measured beyond threshold, not re-probed for a while
-  int64_t farRetryRounds = 8;     // rounds before a far node may be probed again
-  int lostAfterMisses = 2;        // consecutive unanswered pings before a known node is lost
+  size_t maxKnown = 256;           // kept nodes; beyond it only the closest are kept
+  size_t maxCandidates = 256;      // unverified nodes waiting for a probe
+  size_t maxProbesPerRound = 128;  // pings to candidates per round (including in-round chasing)
+  size_t farMemory = 1024;         // nodes measured beyond threshold, not re-probed for a while
+  int64_t farRetryRounds = 8;      // rounds before a far node may be probed again
+  int lostAfterMisses = 2;         // consecutive unanswered pings before a known node is lost
 
   // OK, or invalid_argument naming the field and what is expected.
   Status validate() const;
@@ -167,9 +167,11 @@ class Discovery {
     std::array<int64_t, 4> samples{};  // the last RTT samples; node.rttMicros is their min
     size_t sampleCount = 0;
   };
-  // Candidates are probed in order of (hint, order): hint is the RTT of the closest node that
-  // told us about one (nodes gossiped by close nodes are likely close), order breaks ties.
+  // Candidates are probed in order of (mentions, hint, order): a node gossiped by several of our
+  // close nodes lies where their neighbourhoods overlap, around us; hint is the RTT of the
+  // closest node that told us about it; order (older first) breaks ties.
   struct CandidateKey {
+    int64_t negMentions;  // minus the number of times it was gossiped to us
     int64_t hintMicros;
     uint64_t order;
     PeerId id;
@@ -179,14 +181,18 @@ class Discovery {
     NodeAddr to;
     SteadyPoint sentAt;
   };
+  // A node probed but not kept: the minimum RTT of its recent probes (-1: never answered),
+  // how many probes, and the round before which it is not probed again.
   struct Far {
-    int64_t rttMicros;  // -1: did not answer
+    int64_t rttMicros;
+    int tries;
     uint64_t untilRound;
   };
 
   TimerId schedule(int64_t delayMs, void (Discovery::*method)());
   void onRoundTimer();
   void onTimeoutTimer();
+
   void addCandidate(const NodeAddr& addr, int64_t hintMicros);
   bool worthProbing(const PeerId& id) const;
   void probeCandidates(size_t budget);
@@ -196,7 +202,8 @@ class Discovery {
   void drop(const PeerId& id, bool pruned);
   void pruneBeyondThreshold();
   void rememberFar(const PeerId& id, int64_t rttMicros);
-  size_t countWithin(int64_t micros) const;
+  bool noneWithin(int64_t micros) const;
+  void setRtt(Entry& e, int64_t rttMicros);
   std::vector<NodeAddr> gossipSample(const PeerId& exclude);
 
   DiscoveryConfig config_;
@@ -215,6 +222,9 @@ class Discovery {
   std::unordered_set<PeerId> probing_;             // candidates with a probe outstanding
   std::vector<DiscoveryListener*> listeners_;
   DiscoveryStats stats_;
+  size_t inRange_ = 0;                 // known nodes with rttMicros <= maxPing
+  std::vector<NodeAddr> gossipCache_;  // the known nodes' addresses, rebuilt when dirty
+  bool gossipDirty_ = true;
   uint64_t roundNo_ = 0;
   uint64_t nextOrder_ = 0;
   size_t probesThisRound_ = 0;
