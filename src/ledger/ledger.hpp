@@ -24,6 +24,7 @@
 #include "common/clock.hpp"
 #include "common/metrics.hpp"
 #include "common/status.hpp"
+#include "ledger/market.hpp"
 #include "ledger/tx.hpp"
 #include "ledger/types.hpp"
 
@@ -37,6 +38,8 @@ struct LedgerConfig {
   bool devMode = false;  // enables mint
   int64_t closeGraceMs = 60'000;
   Micros mintCap = 1'000'000 * kMicrosPerToken;  // per mint transaction
+  Micros bidDeposit = kMicrosPerToken / 10;      // locked per open bid (genesis parameter)
+  int64_t maxOrderTtlMs = 24 * 3600 * 1000;      // longest order/bid time to live (genesis)
   bool syncFull = true;                // fsync on every group commit (PRAGMA synchronous=FULL)
   size_t maxBatch = 4096;              // group commit size
   Clock* clock = nullptr;              // required for embedded
@@ -75,6 +78,17 @@ class Ledger {
   virtual Result<std::vector<TxRecord>> transactions(uint64_t after, size_t limit,
                                                      const std::string& address = "") = 0;
   virtual Result<TxRecord> transaction(const std::string& hash) = 0;
+
+  // Marketplace (market.hpp). kNotFound for an unknown id. Lists are newest first.
+  virtual Result<Order> order(const std::string& id) = 0;
+  virtual Result<std::vector<Order>> orders(const OrderFilter& filter) = 0;
+  virtual Result<Bid> bid(const std::string& id) = 0;
+  virtual Result<std::vector<Bid>> bids(const BidFilter& filter) = 0;
+  // A lease's id is its escrow's id.
+  virtual Result<Lease> lease(const std::string& id) = 0;
+  virtual Result<std::vector<Lease>> leases(const LeaseFilter& filter) = 0;
+  // The current attestations about `provider`, one per auditor, ordered by auditor.
+  virtual Result<std::vector<Attestation>> attestations(const std::string& provider) = 0;
   // Events with seq > after, oldest first. When none exist yet and waitMs > 0, waits up to
   // waitMs for the first one (long poll).
   virtual Result<std::vector<Event>> events(uint64_t after, size_t limit, int64_t waitMs) = 0;

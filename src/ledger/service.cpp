@@ -1,5 +1,6 @@
 #include "ledger/service.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 
@@ -172,6 +173,68 @@ void registerLedgerRoutes(net::Router& router, Ledger& ledger, ServiceOptions op
   router.add("GET", "/ledger/v1/escrows/{id}", [&ledger](const HttpRequest& req) {
     return reply(ledger.escrow(req.params.at("id")));
   });
+
+  // Marketplace. Lists take optional filters and ?limit= (default and maximum: maxPage).
+  auto limitOf = [opts](const HttpRequest& req) -> Result<size_t> {
+    ASSIGN_OR_RETURN(uint64_t n, queryU64(req, "limit", opts.maxPage));
+    return static_cast<size_t>(std::min<uint64_t>(std::max<uint64_t>(n, 1), opts.maxPage));
+  };
+  router.add("GET", "/ledger/v1/orders", [&ledger, limitOf](const HttpRequest& req) {
+    OrderFilter f;
+    f.publisher = req.queryParam("publisher").value_or("");
+    if (auto st = req.queryParam("state"); st && !st->empty()) {
+      auto s = parseOrderState(*st);
+      if (!s.isOk()) return HttpResponse::error(s.status());
+      f.state = *s;
+    }
+    auto limit = limitOf(req);
+    if (!limit.isOk()) return HttpResponse::error(limit.status());
+    f.limit = *limit;
+    auto os = ledger.orders(f);
+    if (!os.isOk()) return HttpResponse::error(os.status());
+    return HttpResponse::json(200, {{"orders", arrayOf(*os)}});
+  });
+  router.add("GET", "/ledger/v1/orders/{id}", [&ledger](const HttpRequest& req) {
+    return reply(ledger.order(req.params.at("id")));
+  });
+  router.add("GET", "/ledger/v1/bids", [&ledger, limitOf](const HttpRequest& req) {
+    BidFilter f;
+    f.order = req.queryParam("order").value_or("");
+    f.provider = req.queryParam("provider").value_or("");
+    if (auto st = req.queryParam("state"); st && !st->empty()) {
+      auto s = parseBidState(*st);
+      if (!s.isOk()) return HttpResponse::error(s.status());
+      f.state = *s;
+    }
+    auto limit = limitOf(req);
+    if (!limit.isOk()) return HttpResponse::error(limit.status());
+    f.limit = *limit;
+    auto bs = ledger.bids(f);
+    if (!bs.isOk()) return HttpResponse::error(bs.status());
+    return HttpResponse::json(200, {{"bids", arrayOf(*bs)}});
+  });
+  router.add("GET", "/ledger/v1/bids/{id}",
+             [&ledger](const HttpRequest& req) { return reply(ledger.bid(req.params.at("id"))); });
+  router.add("GET", "/ledger/v1/leases", [&ledger, limitOf](const HttpRequest& req) {
+    LeaseFilter f;
+    f.publisher = req.queryParam("publisher").value_or("");
+    f.provider = req.queryParam("provider").value_or("");
+    auto limit = limitOf(req);
+    if (!limit.isOk()) return HttpResponse::error(limit.status());
+    f.limit = *limit;
+    auto ls = ledger.leases(f);
+    if (!ls.isOk()) return HttpResponse::error(ls.status());
+    return HttpResponse::json(200, {{"leases", arrayOf(*ls)}});
+  });
+  router.add("GET", "/ledger/v1/leases/{id}", [&ledger](const HttpRequest& req) {
+    return reply(ledger.lease(req.params.at("id")));
+  });
+  router.add("GET", "/ledger/v1/providers/{address}/attestations",
+             [&ledger](const HttpRequest& req) {
+               auto as = ledger.attestations(req.params.at("address"));
+               if (!as.isOk()) return HttpResponse::error(as.status());
+               return HttpResponse::json(200, {{"attestations", arrayOf(*as)}});
+             });
 
   router.addAsync(
       "GET", "/ledger/v1/events",

@@ -12,7 +12,7 @@ namespace mercato::ledger {
 using nlohmann::json;
 
 namespace {
-constexpr std::array<std::pair<TxKind, std::string_view>, 9> kKinds{{
+constexpr std::array<std::pair<TxKind, std::string_view>, 15> kKinds{{
     {TxKind::kTransfer, "transfer"},
     {TxKind::kMint, "mint"},
     {TxKind::kProviderRegister, "provider.register"},
@@ -22,10 +22,14 @@ constexpr std::array<std::pair<TxKind, std::string_view>, 9> kKinds{{
     {TxKind::kEscrowDeposit, "escrow.deposit"},
     {TxKind::kEscrowClaim, "escrow.claim"},
     {TxKind::kEscrowClose, "escrow.close"},
+    {TxKind::kOrderCreate, "order.create"},
+    {TxKind::kOrderClose, "order.close"},
+    {TxKind::kBidCreate, "bid.create"},
+    {TxKind::kBidClose, "bid.close"},
+    {TxKind::kLeaseCreate, "lease.create"},
+    {TxKind::kAuditorAttest, "auditor.attest"},
 }};
 
-constexpr size_t kMaxAttributes = 64;
-constexpr size_t kMaxAttributeValue = 256;
 constexpr size_t kMaxUrl = 512;
 
 Status checkAddress(const std::string& a, const std::string& field) {
@@ -53,22 +57,8 @@ Result<ProviderBody> providerBodyFromJson(const json& j) {
       !(startsWith(b.gatewayUrl, "http://") || startsWith(b.gatewayUrl, "https://")))
     return invalidArgument(w + ".gatewayUrl: expected an http:// or https:// URL under " +
                            std::to_string(kMaxUrl) + " characters");
-  auto attrs = j.find("attributes");
-  if (attrs != j.end()) {
-    if (!attrs->is_object()) return invalidArgument(w + ".attributes: expected an object");
-    if (attrs->size() > kMaxAttributes)
-      return invalidArgument(w + ".attributes: at most " + std::to_string(kMaxAttributes) +
-                             " attributes");
-    static const std::regex kKey("[a-z0-9][a-z0-9._/-]{0,62}");
-    for (auto it = attrs->begin(); it != attrs->end(); ++it) {
-      if (!std::regex_match(it.key(), kKey))
-        return invalidArgument(w + ".attributes." + it.key() +
-                               ": keys are 1-63 characters of a-z 0-9 . _ / -");
-      if (!it->is_string() || it->get<std::string>().size() > kMaxAttributeValue)
-        return invalidArgument(w + ".attributes." + it.key() + ": expected a string of at most " +
-                               std::to_string(kMaxAttributeValue) + " characters");
-      b.attributes[it.key()] = it->get<std::string>();
-    }
+  if (auto attrs = j.find("attributes"); attrs != j.end()) {
+    ASSIGN_OR_RETURN(b.attributes, attributesFromJson(*attrs, w + ".attributes"));
   }
   if (!j.contains("capacity")) return invalidArgument(w + ".capacity: required field is missing");
   ASSIGN_OR_RETURN(b.capacity, capacityFromJson(j["capacity"], w + ".capacity"));
@@ -149,15 +139,35 @@ json bodyToJson(const TxBody& body) {
       return {{"escrow", b.escrow}, {"usage", toJson(b.usage)}};
     }
     json operator()(const EscrowCloseBody& b) const { return {{"escrow", b.escrow}}; }
+    json operator()(const OrderCreateBody& b) const {
+      return {{"requirements", toJson(b.requirements)},
+              {"maxPrice", toJson(b.maxPrice)},
+              {"deposit", b.deposit},
+              {"ttlMs", b.ttlMs}};
+    }
+    json operator()(const OrderCloseBody& b) const { return {{"order", b.order}}; }
+    json operator()(const BidCreateBody& b) const {
+      return {{"order", b.order}, {"price", toJson(b.price)}, {"ttlMs", b.ttlMs}};
+    }
+    json operator()(const BidCloseBody& b) const { return {{"bid", b.bid}}; }
+    json operator()(const LeaseCreateBody& b) const { return {{"bid", b.bid}}; }
+    json operator()(const AuditorAttestBody& b) const {
+      json attrs = json::object();
+      for (const auto& [k, v] : b.attributes) attrs[k] = v;
+      return {{"provider", b.provider}, {"attributes", attrs}};
+    }
   };
   return std::visit(V{}, body);
 }
 
 TxKind defaultKindFor(const TxBody& body) {
-  static constexpr std::array<TxKind, 8> kByIndex{
-      TxKind::kTransfer,           TxKind::kMint,       TxKind::kProviderRegister,
-      TxKind::kProviderDeregister, TxKind::kEscrowOpen, TxKind::kEscrowDeposit,
-      TxKind::kEscrowClaim,        TxKind::kEscrowClose};
+  static constexpr std::array<TxKind, 14> kByIndex{
+      TxKind::kTransfer,           TxKind::kMint,         TxKind::kProviderRegister,
+      TxKind::kProviderDeregister, TxKind::kEscrowOpen,   TxKind::kEscrowDeposit,
+      TxKind::kEscrowClaim,        TxKind::kEscrowClose,  TxKind::kOrderCreate,
+      TxKind::kOrderClose,         TxKind::kBidCreate,    TxKind::kBidClose,
+      TxKind::kLeaseCreate,        TxKind::kAuditorAttest};
+  static_assert(kByIndex.size() == std::variant_size_v<TxBody>);
   return kByIndex[body.index()];
 }
 
@@ -213,6 +223,61 @@ Result<TxBody> bodyFromJson(TxKind kind, const json& j) {
       RETURN_IF_ERROR(jsonOnlyKeys(j, {"escrow"}, w));
       EscrowCloseBody b;
       ASSIGN_OR_RETURN(b.escrow, jsonString(j, "escrow", w));
+      return TxBody(std::move(b));
+    }
+    case TxKind::kOrderCreate: {
+      RETURN_IF_ERROR(jsonOnlyKeys(j, {"requirements", "maxPrice", "deposit", "ttlMs"}, w));
+      OrderCreateBody b;
+      if (!j.contains("requirements"))
+        return invalidArgument(w + ".requirements: required field is missing");
+      ASSIGN_OR_RETURN(b.requirements,
+                       requirementsFromJson(j["requirements"], w + ".requirements"));
+      for (size_t i = 0; i < b.requirements.signedBy.size(); ++i)
+        RETURN_IF_ERROR(
+            checkAddress(b.requirements.signedBy[i].auditor,
+                         w + ".requirements.signedBy[" + std::to_string(i) + "].auditor"));
+      if (!j.contains("maxPrice"))
+        return invalidArgument(w + ".maxPrice: required field is missing");
+      ASSIGN_OR_RETURN(b.maxPrice, priceCapsFromJson(j["maxPrice"], w + ".maxPrice"));
+      ASSIGN_OR_RETURN(b.deposit, positiveAmount(j, "deposit", w));
+      ASSIGN_OR_RETURN(b.ttlMs, positiveAmount(j, "ttlMs", w));
+      return TxBody(std::move(b));
+    }
+    case TxKind::kOrderClose: {
+      RETURN_IF_ERROR(jsonOnlyKeys(j, {"order"}, w));
+      OrderCloseBody b;
+      ASSIGN_OR_RETURN(b.order, jsonString(j, "order", w));
+      return TxBody(std::move(b));
+    }
+    case TxKind::kBidCreate: {
+      RETURN_IF_ERROR(jsonOnlyKeys(j, {"order", "price", "ttlMs"}, w));
+      BidCreateBody b;
+      ASSIGN_OR_RETURN(b.order, jsonString(j, "order", w));
+      if (!j.contains("price")) return invalidArgument(w + ".price: required field is missing");
+      ASSIGN_OR_RETURN(b.price, pricesFromJson(j["price"], w + ".price"));
+      ASSIGN_OR_RETURN(b.ttlMs, positiveAmount(j, "ttlMs", w));
+      return TxBody(std::move(b));
+    }
+    case TxKind::kBidClose: {
+      RETURN_IF_ERROR(jsonOnlyKeys(j, {"bid"}, w));
+      BidCloseBody b;
+      ASSIGN_OR_RETURN(b.bid, jsonString(j, "bid", w));
+      return TxBody(std::move(b));
+    }
+    case TxKind::kLeaseCreate: {
+      RETURN_IF_ERROR(jsonOnlyKeys(j, {"bid"}, w));
+      LeaseCreateBody b;
+      ASSIGN_OR_RETURN(b.bid, jsonString(j, "bid", w));
+      return TxBody(std::move(b));
+    }
+    case TxKind::kAuditorAttest: {
+      RETURN_IF_ERROR(jsonOnlyKeys(j, {"provider", "attributes"}, w));
+      AuditorAttestBody b;
+      ASSIGN_OR_RETURN(b.provider, jsonString(j, "provider", w));
+      RETURN_IF_ERROR(checkAddress(b.provider, w + ".provider"));
+      if (!j.contains("attributes"))
+        return invalidArgument(w + ".attributes: required field is missing");
+      ASSIGN_OR_RETURN(b.attributes, attributesFromJson(j["attributes"], w + ".attributes"));
       return TxBody(std::move(b));
     }
   }

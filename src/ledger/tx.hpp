@@ -25,6 +25,7 @@
 #include "common/money.hpp"
 #include "common/status.hpp"
 #include "crypto/keys.hpp"
+#include "ledger/market.hpp"
 #include "ledger/types.hpp"
 
 namespace mercato::ledger {
@@ -39,6 +40,12 @@ enum class TxKind {
   kEscrowDeposit,
   kEscrowClaim,
   kEscrowClose,
+  kOrderCreate,
+  kOrderClose,
+  kBidCreate,
+  kBidClose,
+  kLeaseCreate,
+  kAuditorAttest,
 };
 std::string_view txKindName(TxKind k);  // "transfer", "provider.register", "escrow.claim", ...
 Result<TxKind> parseTxKind(std::string_view name);
@@ -78,8 +85,36 @@ struct EscrowCloseBody {
   std::string escrow;
 };
 
-using TxBody = std::variant<TransferBody, MintBody, ProviderBody, DeregisterBody, EscrowOpenBody,
-                            EscrowDepositBody, EscrowClaimBody, EscrowCloseBody>;
+// Marketplace (market.hpp).
+struct OrderCreateBody {
+  OrderRequirements requirements;
+  PriceCaps maxPrice;
+  Micros deposit = 0;  // > 0; locked from the publisher's balance
+  int64_t ttlMs = 0;   // > 0 and at most the ledger's maximum order TTL
+};
+struct OrderCloseBody {  // by the publisher, while the order is open
+  std::string order;
+};
+struct BidCreateBody {  // by an active provider, on an open order
+  std::string order;
+  Prices price;  // within the order's caps
+  int64_t ttlMs = 0;
+};
+struct BidCloseBody {  // by the bidding provider, while the bid is open
+  std::string bid;
+};
+struct LeaseCreateBody {  // by the order's publisher: accepts an open bid
+  std::string bid;
+};
+struct AuditorAttestBody {  // by any account acting as auditor; replaces its earlier claims
+  std::string provider;
+  std::map<std::string, std::string> attributes;  // empty = revoke
+};
+
+using TxBody =
+    std::variant<TransferBody, MintBody, ProviderBody, DeregisterBody, EscrowOpenBody,
+                 EscrowDepositBody, EscrowClaimBody, EscrowCloseBody, OrderCreateBody,
+                 OrderCloseBody, BidCreateBody, BidCloseBody, LeaseCreateBody, AuditorAttestBody>;
 
 struct Tx {
   std::string chainId;

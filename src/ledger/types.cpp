@@ -91,10 +91,12 @@ json toJson(const TxReceipt& r) {
   return {{"hash", r.hash}, {"seq", r.seq}, {"time", r.time}, {"result", r.result}};
 }
 json toJson(const LedgerInfo& i) {
-  return {
-      {"chainId", i.chainId},           {"backend", i.backend},         {"devMode", i.devMode},
-      {"closeGraceMs", i.closeGraceMs}, {"headSeq", i.headSeq},         {"headHash", i.headHash},
-      {"eventSeq", i.eventSeq},         {"totalSupply", i.totalSupply}, {"stateRoot", i.stateRoot}};
+  return {{"chainId", i.chainId},       {"backend", i.backend},
+          {"devMode", i.devMode},       {"closeGraceMs", i.closeGraceMs},
+          {"headSeq", i.headSeq},       {"headHash", i.headHash},
+          {"bidDeposit", i.bidDeposit}, {"maxOrderTtlMs", i.maxOrderTtlMs},
+          {"eventSeq", i.eventSeq},     {"totalSupply", i.totalSupply},
+          {"stateRoot", i.stateRoot}};
 }
 
 Result<int64_t> jsonInt(const json& obj, const char* key, const std::string& where,
@@ -280,6 +282,8 @@ Result<LedgerInfo> infoFromJson(const json& j) {
   ASSIGN_OR_RETURN(i.backend, jsonString(j, "backend", w));
   ASSIGN_OR_RETURN(i.devMode, jsonBool(j, "devMode", w));
   ASSIGN_OR_RETURN(i.closeGraceMs, jsonInt(j, "closeGraceMs", w));
+  i.bidDeposit = j.value("bidDeposit", int64_t{0});
+  i.maxOrderTtlMs = j.value("maxOrderTtlMs", int64_t{0});
   ASSIGN_OR_RETURN(int64_t head, jsonInt(j, "headSeq", w));
   i.headSeq = static_cast<uint64_t>(head);
   ASSIGN_OR_RETURN(i.headHash, jsonString(j, "headHash", w));

@@ -119,6 +119,8 @@ struct LedgerInfo {
   std::string backend;
   bool devMode = false;
   int64_t closeGraceMs = 0;
+  Micros bidDeposit = 0;  // locked per open bid
+  int64_t maxOrderTtlMs = 0;
   uint64_t headSeq = 0;
   std::string headHash;
   uint64_t eventSeq = 0;

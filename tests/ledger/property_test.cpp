@@ -9,6 +9,7 @@
 
 #include "harness.hpp"
 #include "ledger/embedded/embedded_ledger.hpp"
+#include "ledger/embedded/market_rules.hpp"
 
 namespace mercato::ledger::testing {
 namespace {
@@ -34,6 +35,7 @@ Totals totals(SQLite::Database& db) {
     if (esc.claimed + esc.refunded > esc.deposited || esc.claimed < 0 || esc.refunded < 0)
       t.escrowOverpaid = true;
   }
+  t.held += embedded::MarketRules::held(db);  // deposits of open orders and bids
   return t;
 }
 
@@ -45,10 +47,13 @@ TEST(LedgerProperty, RandomSequencesConserveSupplyAndReplay) {
   for (uint8_t i = 1; i <= 6; ++i) keys.push_back(key(i));
   std::mt19937_64 rng(20261123);
   int applied = 0, rejected = 0, forged = 0;
+  std::map<TxKind, int> appliedByKind;
 
   for (int seqNo = 0; seqNo * kPerSequence < totalTxs; ++seqNo) {
     Harness h(/*dev=*/true, /*graceMs=*/rng() % 3 * 1000);
     std::vector<std::string> escrows{"esc_doesnotexist"};
+    std::vector<std::string> orders{"ord_doesnotexist"}, bids{"bid_doesnotexist"};
+    std::map<std::string, const crypto::Identity*> bidOwner;
     auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
     auto amount = [&]() -> Micros {
       switch (rng() % 4) {
@@ -65,11 +70,11 @@ TEST(LedgerProperty, RandomSequencesConserveSupplyAndReplay) {
     std::map<std::string, Usage> lastUsage;
     for (int i = 0; i < kPerSequence; ++i) {
       const Micros supplyBefore = h.sm.totalSupply();
-      const crypto::Identity& who = keys[pick(keys.size())];
+      const crypto::Identity* signer = &keys[pick(keys.size())];
       const crypto::Identity& other = keys[pick(keys.size())];
       TxKind kind;
       TxBody body;
-      switch (rng() % 9) {
+      switch (rng() % 15) {
         case 0:
           kind = TxKind::kMint;
           body = MintBody{other.address(), amount()};
@@ -109,12 +114,49 @@ TEST(LedgerProperty, RandomSequencesConserveSupplyAndReplay) {
           body = EscrowClaimBody{id, u};
           break;
         }
-        default:
+        case 8:
           kind = TxKind::kEscrowClose;
           body = EscrowCloseBody{escrows[pick(escrows.size())]};
           break;
+        case 9: {
+          kind = TxKind::kOrderCreate;
+          OrderCreateBody b;
+          b.requirements.resources = {{"c", static_cast<Millicores>(250 + rng() % 3 * 500),
+                                       static_cast<Bytes>(rng() % 3) << 28, 0,
+                                       static_cast<int64_t>(1 + rng() % 3)}};
+          if (rng() % 2) b.maxPrice.cpuSecond = static_cast<Micros>(rng() % 5000);
+          b.deposit = amount();
+          b.ttlMs = 1 + static_cast<int64_t>(rng() % 20'000);
+          body = b;
+          break;
+        }
+        case 10:
+          kind = TxKind::kOrderClose;
+          body = OrderCloseBody{orders[pick(orders.size())]};
+          break;
+        case 11:
+        case 12:
+          kind = TxKind::kBidCreate;
+          body = BidCreateBody{orders[pick(orders.size())],
+                               Prices{static_cast<Micros>(rng() % 5000), 1, 1, 1},
+                               1 + static_cast<int64_t>(rng() % 20'000)};
+          break;
+        case 13:
+          kind = rng() % 2 ? TxKind::kLeaseCreate : TxKind::kBidClose;
+          if (kind == TxKind::kLeaseCreate)
+            body = LeaseCreateBody{bids[pick(bids.size())]};
+          else {
+            const std::string id = bids[pick(bids.size())];
+            body = BidCloseBody{id};
+            if (bidOwner.count(id) && rng() % 2) signer = bidOwner[id];  // usually the right one
+          }
+          break;
+        default:
+          kind = TxKind::kAuditorAttest;
+          body = AuditorAttestBody{other.address(), {{"tier", rng() % 2 ? "a" : "b"}}};
+          break;
       }
-      SignedTx tx = h.sign(who, kind, body);
+      SignedTx tx = h.sign(*signer, kind, body);
       if (rng() % 20 == 0) tx.tx.nonce += 1 + rng() % 3;  // wrong nonce
       // Through the wire form, like the ledger's HTTP intake.
       nlohmann::json wire = toJson(tx);
@@ -134,10 +176,22 @@ TEST(LedgerProperty, RandomSequencesConserveSupplyAndReplay) {
         ASSERT_TRUE(h.sm.finalizeClosing(id, h.now).isOk());
         t.commit();
       }
+      for (const auto& id : h.sm.dueMarketExpiries(h.now)) {
+        SQLite::Transaction t(h.db);
+        ASSERT_TRUE(h.sm.expireMarket(id, h.now).isOk()) << id;
+        t.commit();
+      }
       auto r = h.apply(*decoded);
       if (r.isOk()) {
         ++applied;
+        ++appliedByKind[kind];
         if (kind == TxKind::kEscrowOpen) escrows.push_back(r->receipt.result["escrow"]);
+        if (kind == TxKind::kOrderCreate) orders.push_back(r->receipt.result["order"]);
+        if (kind == TxKind::kBidCreate) {
+          bids.push_back(r->receipt.result["bid"]);
+          bidOwner[bids.back()] = signer;
+        }
+        if (kind == TxKind::kLeaseCreate) escrows.push_back(r->receipt.result["escrow"]);
         if (kind == TxKind::kEscrowClaim)
           lastUsage[std::get<EscrowClaimBody>(body).escrow] = std::get<EscrowClaimBody>(body).usage;
       } else {
@@ -148,7 +202,9 @@ TEST(LedgerProperty, RandomSequencesConserveSupplyAndReplay) {
       const Micros supply = h.sm.totalSupply();
       ASSERT_GE(after.minBalance, 0) << "negative balance after tx " << i;
       ASSERT_FALSE(after.escrowOverpaid) << "escrow paid out more than deposited after tx " << i;
-      ASSERT_EQ(after.balances + after.held, supply) << "supply not conserved after tx " << i;
+      ASSERT_EQ(after.balances + after.held, supply)
+          << "supply not conserved after tx " << i << " (" << txKindName(kind) << ", "
+          << (r.isOk() ? "applied" : r.status().toString()) << ")";
       if (!(r.isOk() && kind == TxKind::kMint)) {
         ASSERT_EQ(supply, supplyBefore) << "supply changed without a mint";
       } else {
@@ -164,6 +220,11 @@ TEST(LedgerProperty, RandomSequencesConserveSupplyAndReplay) {
   EXPECT_GT(applied, totalTxs / 10);
   EXPECT_GT(rejected, totalTxs / 20);
   EXPECT_GT(forged, 0);
+  // Every kind, market ones included, must actually have been exercised.
+  for (TxKind k :
+       {TxKind::kOrderCreate, TxKind::kOrderClose, TxKind::kBidCreate, TxKind::kBidClose,
+        TxKind::kLeaseCreate, TxKind::kAuditorAttest, TxKind::kEscrowClaim, TxKind::kEscrowOpen})
+    EXPECT_GT(appliedByKind[k], 0) << txKindName(k) << " was never applied";
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "ledger/embedded/market_rules.hpp"
 #include "ledger/embedded/state_machine.hpp"
 
 namespace mercato::ledger::embedded {
@@ -103,6 +104,8 @@ class EmbeddedLedger final : public Ledger {
         g.devMode = config_.devMode;
         g.closeGraceMs = config_.closeGraceMs;
         g.mintCap = config_.devMode ? config_.mintCap : 0;
+        g.bidDeposit = config_.bidDeposit;
+        g.maxOrderTtlMs = config_.maxOrderTtlMs;
         writeDb_->exec("BEGIN IMMEDIATE");
         auto r = sm_.applyGenesis(g, clock_.nowMillis());
         if (!r.isOk()) {
@@ -163,6 +166,8 @@ class EmbeddedLedger final : public Ledger {
       i.backend = "embedded";
       i.devMode = params_.devMode;
       i.closeGraceMs = params_.closeGraceMs;
+      i.bidDeposit = params_.effectiveBidDeposit();
+      i.maxOrderTtlMs = params_.effectiveMaxOrderTtlMs();
       i.headSeq = view.headSeq();
       i.headHash = view.headHash();
       i.eventSeq = view.eventSeq();
@@ -232,6 +237,32 @@ class EmbeddedLedger final : public Ledger {
       }
       return out;
     });
+  }
+
+  Result<Order> order(const std::string& id) override {
+    return withReader<Order>([&](SQLite::Database& db) { return MarketRules::order(db, id); });
+  }
+  Result<std::vector<Order>> orders(const OrderFilter& f) override {
+    return withReader<std::vector<Order>>(
+        [&](SQLite::Database& db) { return MarketRules::orders(db, f); });
+  }
+  Result<Bid> bid(const std::string& id) override {
+    return withReader<Bid>([&](SQLite::Database& db) { return MarketRules::bid(db, id); });
+  }
+  Result<std::vector<Bid>> bids(const BidFilter& f) override {
+    return withReader<std::vector<Bid>>(
+        [&](SQLite::Database& db) { return MarketRules::bids(db, f); });
+  }
+  Result<Lease> lease(const std::string& id) override {
+    return withReader<Lease>([&](SQLite::Database& db) { return MarketRules::lease(db, id); });
+  }
+  Result<std::vector<Lease>> leases(const LeaseFilter& f) override {
+    return withReader<std::vector<Lease>>(
+        [&](SQLite::Database& db) { return MarketRules::leases(db, f); });
+  }
+  Result<std::vector<Attestation>> attestations(const std::string& provider) override {
+    return withReader<std::vector<Attestation>>(
+        [&](SQLite::Database& db) { return MarketRules::attestations(db, provider); });
   }
 
   Result<std::vector<TxRecord>> transactions(uint64_t after, size_t limit,
@@ -457,11 +488,17 @@ class EmbeddedLedger final : public Ledger {
     bool wrote = false;
     try {
       auto due = sm_.dueClosings(t);
-      if (batch.empty() && due.empty()) return;
+      auto expiring = sm_.dueMarketExpiries(t);
+      if (batch.empty() && due.empty() && expiring.empty()) return;
       writeDb_->exec("BEGIN IMMEDIATE");
       for (const auto& id : due) {
         auto r = sm_.finalizeClosing(id, t);
         if (!r.isOk()) spdlog::error("ledger: finalizing escrow {}: {}", id, r.status().toString());
+        wrote = wrote || r.isOk();
+      }
+      for (const auto& id : expiring) {
+        auto r = sm_.expireMarket(id, t);
+        if (!r.isOk()) spdlog::error("ledger: expiring {}: {}", id, r.status().toString());
         wrote = wrote || r.isOk();
       }
       for (auto& item : batch) {

@@ -4,6 +4,7 @@
 
 #include "common/strings.hpp"
 #include "crypto/hash.hpp"
+#include "ledger/embedded/market_rules.hpp"
 
 namespace mercato::ledger::embedded {
 
@@ -41,11 +42,14 @@ json toJson(const GenesisParams& g) {
   json alloc = json::array();
   for (const auto& [addr, amount] : g.allocations)
     alloc.push_back({{"address", addr}, {"amount", amount}});
-  return {{"chain", g.chainId},
-          {"devMode", g.devMode},
-          {"closeGraceMs", g.closeGraceMs},
-          {"mintCap", g.mintCap},
-          {"allocations", alloc}};
+  json j = {{"chain", g.chainId},
+            {"devMode", g.devMode},
+            {"closeGraceMs", g.closeGraceMs},
+            {"mintCap", g.mintCap},
+            {"allocations", alloc}};
+  if (g.bidDeposit) j["bidDeposit"] = *g.bidDeposit;
+  if (g.maxOrderTtlMs) j["maxOrderTtlMs"] = *g.maxOrderTtlMs;
+  return j;
 }
 
 Result<GenesisParams> genesisFromJson(const json& j) {
@@ -63,6 +67,12 @@ Result<GenesisParams> genesisFromJson(const json& j) {
     ASSIGN_OR_RETURN(std::string addr, jsonString(a, "address", "genesis.allocations[]"));
     ASSIGN_OR_RETURN(Micros amount, jsonInt(a, "amount", "genesis.allocations[]"));
     g.allocations.emplace_back(addr, amount);
+  }
+  if (j.contains("bidDeposit")) {
+    ASSIGN_OR_RETURN(g.bidDeposit, jsonInt(j, "bidDeposit", w));
+  }
+  if (j.contains("maxOrderTtlMs")) {
+    ASSIGN_OR_RETURN(g.maxOrderTtlMs, jsonInt(j, "maxOrderTtlMs", w));
   }
   return g;
 }
@@ -337,10 +347,46 @@ struct StateMachine::Impl {
   }
 
   Result<json> applyKind(const SignedTx& s, int64_t t);
+
+  // Market rules, created on first use (read-only views never need them).
+  std::unique_ptr<MarketRules> marketRules;
+  MarketRules& market() {
+    if (!marketRules) marketRules = std::make_unique<MarketRules>(db, false);
+    return *marketRules;
+  }
+  MarketParams marketParams() const {
+    return {params.effectiveBidDeposit(), params.effectiveMaxOrderTtlMs()};
+  }
 };
+
+namespace {
+// What MarketRules may touch, routed through the apply's scratch state.
+class ImplAccess final : public LedgerAccess {
+ public:
+  explicit ImplAccess(StateMachine::Impl& impl) : impl_(impl) {}
+  Status credit(const std::string& a, Micros amount) override { return impl_.credit(a, amount); }
+  Status debit(const std::string& a, Micros amount) override { return impl_.debit(a, amount); }
+  std::optional<ProviderRecord> provider(const std::string& owner) override {
+    return impl_.getProvider(owner);
+  }
+  std::optional<Escrow> escrow(const std::string& id) override { return impl_.getEscrow(id); }
+  void storeEscrow(const Escrow& e) override { impl_.storeEscrow(e); }
+  void touch(const std::string& a) override { impl_.touched.push_back(a); }
+  void event(int64_t time, const std::string& type, json data) override {
+    impl_.event(time, type, std::move(data));
+  }
+
+ private:
+  StateMachine::Impl& impl_;
+};
+}  // namespace
 
 Result<json> StateMachine::Impl::applyKind(const SignedTx& s, int64_t t) {
   const Tx& tx = s.tx;
+  if (MarketRules::handles(tx.kind)) {
+    ImplAccess access(*this);
+    return market().apply(s, t, marketParams(), access);
+  }
   switch (tx.kind) {
     case TxKind::kTransfer: {
       const auto& b = std::get<TransferBody>(tx.body);
@@ -548,7 +594,10 @@ Result<json> StateMachine::Impl::applyKind(const SignedTx& s, int64_t t) {
 }
 
 StateMachine::StateMachine(SQLite::Database& db, bool createSchema) {
-  if (createSchema) db.exec(kSchema);
+  if (createSchema) {
+    db.exec(kSchema);
+    MarketRules schema(db, true);  // creates the market tables
+  }
   impl_ = std::make_unique<Impl>(db);
 }
 
@@ -638,6 +687,21 @@ Result<Applied> StateMachine::finalizeClosing(const std::string& id, int64_t tim
   });
 }
 
+std::vector<std::string> StateMachine::dueMarketExpiries(int64_t timeMs) {
+  return impl_->market().dueExpiries(timeMs);
+}
+
+Result<Applied> StateMachine::expireMarket(const std::string& id, int64_t timeMs) {
+  return impl_->atomically([&]() -> Result<Applied> {
+    ImplAccess access(*impl_);
+    ASSIGN_OR_RETURN(json body, impl_->market().expire(id, timeMs, access));
+    const std::string kind = body.contains("order") ? "order.expire" : "bid.expire";
+    const std::string text = canonicalJson(body).value();
+    return impl_->commitEntry(kind, "", crypto::hashHex(crypto::blake2b256("expire:" + text)), text,
+                              timeMs, body);
+  });
+}
+
 Status StateMachine::replayEntry(const TxRecord& entry) {
   Result<Applied> applied = internalError("unreached");
   if (entry.kind == "genesis") {
@@ -646,6 +710,10 @@ Status StateMachine::replayEntry(const TxRecord& entry) {
   } else if (entry.kind == "escrow.finalize") {
     ASSIGN_OR_RETURN(std::string id, jsonString(entry.body, "escrow", "entry.body"));
     applied = finalizeClosing(id, entry.time);
+  } else if (entry.kind == "order.expire" || entry.kind == "bid.expire") {
+    const char* key = entry.kind == "order.expire" ? "order" : "bid";
+    ASSIGN_OR_RETURN(std::string id, jsonString(entry.body, key, "entry.body"));
+    applied = expireMarket(id, entry.time);
   } else {
     ASSIGN_OR_RETURN(SignedTx s, decodeSignedTx(entry.body));
     RETURN_IF_ERROR(verifySignature(s));
@@ -675,6 +743,7 @@ std::string StateMachine::stateRoot() {
   h.field("escrows");
   SQLite::Statement e(impl_->db, "SELECT id, record FROM escrows ORDER BY id");
   while (e.executeStep()) h.field(e.getColumn(0).getString()).field(e.getColumn(1).getString());
+  MarketRules::hashInto(impl_->db, h);
   h.field("supply").u64(static_cast<uint64_t>(impl_->supply()));
   return crypto::hashHex(h.finish());
 }

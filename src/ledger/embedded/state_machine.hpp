@@ -34,6 +34,14 @@ struct GenesisParams {
   int64_t closeGraceMs = 60'000;
   Micros mintCap = 0;
   std::vector<std::pair<std::string, Micros>> allocations;  // initial balances
+  // Marketplace parameters; absent in chains created before the marketplace, which then use
+  // the defaults below (kept in the genesis JSON only when set, so old logs replay unchanged).
+  std::optional<Micros> bidDeposit;
+  std::optional<int64_t> maxOrderTtlMs;
+  static constexpr Micros kDefaultBidDeposit = kMicrosPerToken / 10;
+  static constexpr int64_t kDefaultMaxOrderTtlMs = 24 * 3600 * 1000;
+  Micros effectiveBidDeposit() const { return bidDeposit.value_or(kDefaultBidDeposit); }
+  int64_t effectiveMaxOrderTtlMs() const { return maxOrderTtlMs.value_or(kDefaultMaxOrderTtlMs); }
 };
 nlohmann::json toJson(const GenesisParams& g);
 Result<GenesisParams> genesisFromJson(const nlohmann::json& j);
@@ -66,11 +74,17 @@ class StateMachine {
   // Refunds and closes one escrow whose grace ended, as a logged system entry.
   Result<Applied> finalizeClosing(const std::string& escrowId, int64_t timeMs);
 
+  // Open orders and bids whose time to live ended by `timeMs` (MarketRules::dueExpiries).
+  std::vector<std::string> dueMarketExpiries(int64_t timeMs);
+  // Expires one of them as a logged system entry ("order.expire" / "bid.expire").
+  Result<Applied> expireMarket(const std::string& id, int64_t timeMs);
+
   // Re-applies a log entry as recorded (replay): decodes it, verifies signatures, applies it at
   // its recorded time, and checks that the resulting entry hash matches the recorded one.
   Status replayEntry(const TxRecord& entry);
 
-  // BLAKE2b-256 over every account, provider and escrow row in key order, plus the supply.
+  // BLAKE2b-256 over every account, provider, escrow and market row in key order, plus the
+  // supply.
   std::string stateRoot();
   // Re-reads the head from the database; call after a failed COMMIT rolled back a batch.
   void resync();
@@ -79,8 +93,10 @@ class StateMachine {
   std::string headHash();
   uint64_t eventSeq();
 
+ public:
+  struct Impl;  // defined in state_machine.cpp; public so its helpers there can name it
+
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -46,6 +46,37 @@ class RemoteLedger final : public Ledger {
     return list(q, "escrows", escrowFromJson);
   }
 
+  Result<Order> order(const std::string& id) override {
+    return get("/ledger/v1/orders/" + net::urlEncode(id), orderFromJson);
+  }
+  Result<std::vector<Order>> orders(const OrderFilter& f) override {
+    std::string q = "/ledger/v1/orders?publisher=" + net::urlEncode(f.publisher) +
+                    "&limit=" + std::to_string(f.limit);
+    if (f.state) q += "&state=" + orderStateName(*f.state);
+    return list(q, "orders", orderFromJson);
+  }
+  Result<Bid> bid(const std::string& id) override {
+    return get("/ledger/v1/bids/" + net::urlEncode(id), bidFromJson);
+  }
+  Result<std::vector<Bid>> bids(const BidFilter& f) override {
+    std::string q = "/ledger/v1/bids?order=" + net::urlEncode(f.order) +
+                    "&provider=" + net::urlEncode(f.provider) + "&limit=" + std::to_string(f.limit);
+    if (f.state) q += "&state=" + bidStateName(*f.state);
+    return list(q, "bids", bidFromJson);
+  }
+  Result<Lease> lease(const std::string& id) override {
+    return get("/ledger/v1/leases/" + net::urlEncode(id), leaseFromJson);
+  }
+  Result<std::vector<Lease>> leases(const LeaseFilter& f) override {
+    return list("/ledger/v1/leases?publisher=" + net::urlEncode(f.publisher) +
+                    "&provider=" + net::urlEncode(f.provider) + "&limit=" + std::to_string(f.limit),
+                "leases", leaseFromJson);
+  }
+  Result<std::vector<Attestation>> attestations(const std::string& provider) override {
+    return list("/ledger/v1/providers/" + net::urlEncode(provider) + "/attestations",
+                "attestations", attestationFromJson);
+  }
+
   Result<std::vector<TxRecord>> transactions(uint64_t after, size_t limit,
                                              const std::string& address) override {
     std::string q =
