@@ -122,7 +122,7 @@ void Discovery::round() {
   for (const NodeAddr& to : targets) sendPingTo(to, false);
   // Part of the probe budget goes to the candidates already queued; the rest is kept for the
   // candidates that this round's pongs reveal (probed as they arrive, see onPong).
-  probeCandidates(std::max<size_t>(1, config_.maxProbesPerRound / 2));
+  probeCandidates(std::max<size_t>(1, config_.maxProbesPerRound / 4));
   if (timeoutTimer_) clock_.cancel(timeoutTimer_);
   timeoutTimer_ = schedule(config_.pingTimeoutMs, &Discovery::onTimeoutTimer);
 }
@@ -225,8 +225,11 @@ void Discovery::onPing(const NodeAddr& from, uint64_t nonce) {
     }
     return;
   }
-  // A node that pings us is probably near: probe it first. It is kept only if it answers.
+  // A node that pings us has been told about us, so it is probably near: probe it now, within
+  // the round's budget (which also bounds what a flood of pings can make us send). It is kept
+  // only if it answers.
   addCandidate(from, 0);
+  probeCandidates(config_.maxProbesPerRound);
 }
 
 void Discovery::onPong(const NodeAddr& from, uint64_t nonce, std::vector<NodeAddr> gossip) {
@@ -432,6 +435,14 @@ std::vector<KnownNode> Discovery::known() const {
     return a.rttMicros != b.rttMicros ? a.rttMicros < b.rttMicros : a.addr.id < b.addr.id;
   });
   return out;
+}
+
+Discovery::PeerState Discovery::stateOf(const PeerId& id) const {
+  if (known_.count(id)) return PeerState::kKnown;
+  if (probing_.count(id)) return PeerState::kProbing;
+  if (candidates_.count(id)) return PeerState::kCandidate;
+  if (far_.count(id)) return PeerState::kFar;
+  return PeerState::kUnknown;
 }
 
 DiscoveryStats Discovery::stats() const {

@@ -14,7 +14,8 @@
 //   - threshold() = maxPing while at least minKnown nodes are within maxPing, and
 //     maxPing * sqrt(minKnown / inRange) below that (inRange = 0 counts as 1);
 //   - a gossiped node is never kept until it has answered our own ping;
-//   - a known node that misses lostAfterMisses pings in a row is lost.
+//   - a known node that misses lostAfterMisses pings in a row is lost (onLost; a pruned node
+//     fires onLost too).
 // Every list is bounded (known, candidates, far memory, gossip, probes per round), so the
 // messages a node sends per round depend on local density, never on the network's size.
 //
@@ -61,8 +62,10 @@ struct DiscoveryConfig {
   // node's misses are known before its next round; should be >= maxPingMs * sqrt(minKnown) so
   // the widest threshold can be measured.
   int64_t pingTimeoutMs = 500;
-  size_t minKnown = 10;        // below this many nodes within maxPing, the threshold widens
-  size_t maxGossipNodes = 24;  // entries in one pong's node list (keeps a pong < ~1,200 bytes)
+  size_t minKnown = 10;  // below this many nodes within maxPing, the threshold widens
+  // Entries in one pong's node list: with IPv4 endpoints a full pong is ~1,350 bytes, one
+  // unfragmented datagram.
+  size_t maxGossipNodes = 24;
   std::vector<NodeAddr> initialNodes;
 
   // Bounds that make the per-round cost independent of the network size.
@@ -70,8 +73,11 @@ struct DiscoveryConfig {
   size_t maxCandidates = 256;      // unverified nodes waiting for a probe
   size_t maxProbesPerRound = 128;  // pings to candidates per round (including in-round chasing)
   size_t farMemory = 1024;         // nodes measured beyond threshold, not re-probed for a while
-  int64_t farRetryRounds = 8;      // rounds before a far node may be probed again
-  int lostAfterMisses = 2;         // consecutive unanswered pings before a known node is lost
+  // Mean rounds (drawn from [1/2, 3/2] of it) before a node measured beyond the threshold may
+  // be probed again. Nodes just beyond it, or that did not answer, get up to 4 tries in
+  // consecutive rounds first (the minimum RTT of the tries counts).
+  int64_t farRetryRounds = 8;
+  int lostAfterMisses = 2;  // consecutive unanswered pings before a known node is lost
 
   // OK, or invalid_argument naming the field and what is expected.
   Status validate() const;
@@ -152,6 +158,10 @@ class Discovery {
   std::vector<KnownNode> known() const;
   size_t knownCount() const { return known_.size(); }
   bool isKnown(const PeerId& id) const { return known_.count(id) != 0; }
+  // Where a peer stands: never heard of, waiting for a probe, probe outstanding, kept, or
+  // measured beyond the threshold (or silent) and not probed again for a while.
+  enum class PeerState { kUnknown, kCandidate, kProbing, kKnown, kFar };
+  PeerState stateOf(const PeerId& id) const;
   // The current RTT bound in microseconds.
   int64_t threshold() const;
   DiscoveryStats stats() const;
