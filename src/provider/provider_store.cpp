@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS claims (
   tx_hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS traffic (
   deployment TEXT PRIMARY KEY, requests INTEGER NOT NULL, egress INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS event_cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 )sql";
 
 template <typename F>
@@ -170,6 +171,27 @@ Result<std::pair<int64_t, int64_t>> ProviderStore::traffic(const std::string& de
     q.bind(1, deployment);
     if (!q.executeStep()) return std::pair<int64_t, int64_t>{0, 0};
     return std::pair<int64_t, int64_t>{q.getColumn(0).getInt64(), q.getColumn(1).getInt64()};
+  });
+}
+
+Result<uint64_t> ProviderStore::eventCursor(const std::string& name) {
+  std::lock_guard lock(mu_);
+  return guarded("event cursor", [&]() -> Result<uint64_t> {
+    SQLite::Statement q(*db_, "SELECT seq FROM event_cursors WHERE name = ?");
+    q.bind(1, name);
+    if (!q.executeStep()) return uint64_t{0};
+    return static_cast<uint64_t>(q.getColumn(0).getInt64());
+  });
+}
+
+Status ProviderStore::putEventCursor(const std::string& name, uint64_t seq) {
+  std::lock_guard lock(mu_);
+  return guarded("put event cursor", [&]() -> Status {
+    SQLite::Statement q(*db_, "INSERT OR REPLACE INTO event_cursors VALUES (?, ?)");
+    q.bind(1, name);
+    q.bind(2, static_cast<int64_t>(seq));
+    q.exec();
+    return Status();
   });
 }
 

@@ -1,7 +1,8 @@
 // ProviderStore: the provider's durable records in SQLite (DATA_DIR/provider/provider.db, WAL):
 // the deployments it accepted (with their escrow, manifest and receipt), every bundle nonce it
 // has seen (replay protection), the last usage it claimed per deployment (claims are cumulative,
-// so a claim repeated after a crash pays nothing twice), and the facade's traffic counters.
+// so a claim repeated after a crash pays nothing twice), the facade's traffic counters, and
+// named ledger event cursors (the bid engine's position in the event log).
 //
 // Thread-safety: all methods are serialized by an internal mutex.
 #pragma once
@@ -54,6 +55,10 @@ class ProviderStore {
 
   Status putTraffic(const std::string& deployment, int64_t requests, int64_t egressBytes);
   Result<std::pair<int64_t, int64_t>> traffic(const std::string& deployment);
+
+  // The last ledger event seq `name` has applied; 0 when none was saved.
+  Result<uint64_t> eventCursor(const std::string& name);
+  Status putEventCursor(const std::string& name, uint64_t seq);
 
  private:
   explicit ProviderStore(std::unique_ptr<SQLite::Database> db) : db_(std::move(db)) {}
