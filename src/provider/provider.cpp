@@ -13,6 +13,7 @@
 #include "ledger/tx.hpp"
 #include "manifest/manifest.hpp"
 #include "net/tls.hpp"
+#include "provider/bidengine/bid_engine.hpp"
 #include "publisher/bundle.hpp"
 #include "publisher/receipt.hpp"
 #include "runtime/spec_json.hpp"
@@ -86,6 +87,7 @@ Status Provider::start() {
   gateway_->start();
   gatewayUrl_ = opts_.config.gatewayUrl.empty() ? gateway_->url() : opts_.config.gatewayUrl;
   RETURN_IF_ERROR(registerOnLedger());
+  if (opts_.config.bidding) RETURN_IF_ERROR(startBidEngine());
 
   settler_ = std::thread([this] {
     while (true) {
@@ -109,6 +111,7 @@ void Provider::stop() {
     if (stopping_) return;
     stopping_ = true;
   }
+  if (bidEngine_) bidEngine_->stop();  // first: it submits bids through this provider
   settleCv_.notify_all();
   if (claimTimer_) opts_.clock->cancel(claimTimer_);
   if (settler_.joinable()) settler_.join();
@@ -151,7 +154,7 @@ std::vector<std::string> Provider::urlsFor(const std::string& id) const {
 // ---------------------------------------------------------------------------------------------
 // Ledger
 
-Status Provider::submit(ledger::TxKind kind, ledger::TxBody body) {
+Status Provider::submit(ledger::TxKind kind, ledger::TxBody body, uint64_t* nonceOut) {
   std::lock_guard lock(submitMu_);
   ASSIGN_OR_RETURN(uint64_t nonce, opts_.ledger->nextNonce(address_));
   ledger::Tx tx;
@@ -161,7 +164,30 @@ Status Provider::submit(ledger::TxKind kind, ledger::TxBody body) {
   tx.nonce = nonce;
   tx.body = std::move(body);
   auto r = opts_.ledger->submitAndWait(ledger::signTx(std::move(tx), *opts_.identity));
+  if (r.isOk() && nonceOut) *nonceOut = nonce;
   return r.isOk() ? Status() : r.status();
+}
+
+Status Provider::startBidEngine() {
+  bidengine::BidEngineOptions o;
+  o.ledger = opts_.ledger;
+  o.clock = opts_.clock;
+  o.identity = opts_.identity;
+  o.chainId = opts_.chainId;
+  o.capacity = opts_.config.capacity;
+  o.defaultRates = opts_.config.prices;
+  o.config = *opts_.config.bidding;
+  o.metrics = opts_.metrics;
+  o.submit = [this](ledger::TxKind kind, ledger::TxBody body) -> Result<uint64_t> {
+    uint64_t nonce = 0;
+    RETURN_IF_ERROR(submit(kind, std::move(body), &nonce));
+    return nonce;
+  };
+  ProviderStore* store = store_.get();
+  o.loadCursor = [store] { return store->eventCursor("bidengine"); };
+  o.saveCursor = [store](uint64_t seq) { return store->putEventCursor("bidengine", seq); };
+  ASSIGN_OR_RETURN(bidEngine_, bidengine::BidEngine::create(std::move(o)));
+  return bidEngine_->start();
 }
 
 Status Provider::registerOnLedger() {

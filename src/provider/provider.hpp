@@ -35,6 +35,10 @@
 
 namespace mercato::provider {
 
+namespace bidengine {
+class BidEngine;
+}
+
 struct ProviderOptions {
   ProviderConfig config;
   std::string dataDir;                         // provider state: DATA_DIR/provider
@@ -80,6 +84,9 @@ class Provider : public FacadeBackend {
   std::vector<Upstream> readyUpstreams(const std::string& deployment) override;
   Status scaleTo(const std::string& deployment, int replicas) override;
 
+  // The bid engine, when provider.yaml enables bidding; nullptr otherwise.
+  bidengine::BidEngine* bidEngine() { return bidEngine_.get(); }
+
   Facade& facade() { return *facade_; }
   runtime::Runtime& runtime() { return *opts_.runtime; }
   ProviderStore& store() { return *store_; }
@@ -87,9 +94,11 @@ class Provider : public FacadeBackend {
  private:
   explicit Provider(ProviderOptions options);
   Status registerOnLedger();
+  Status startBidEngine();
   Status restore();
   Status addRoute(const DeploymentRecord& d);
-  Status submit(ledger::TxKind kind, ledger::TxBody body);
+  // Signs with the next nonce of the provider account (serialized) and waits for the receipt.
+  Status submit(ledger::TxKind kind, ledger::TxBody body, uint64_t* nonceOut = nullptr);
   Status settle(DeploymentRecord d);
   void removeDeployment(DeploymentRecord& d, const std::string& reason);
   void registerGatewayRoutes(net::Router& router);
@@ -116,6 +125,7 @@ class Provider : public FacadeBackend {
   std::thread settler_;
   TimerId claimTimer_ = 0;
   std::atomic<int> logStreams_{0};  // log streams on their own threads; stop() waits for them
+  std::unique_ptr<bidengine::BidEngine> bidEngine_;
 };
 
 }  // namespace mercato::provider

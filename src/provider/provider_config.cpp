@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "common/config.hpp"
 #include "common/money.hpp"
@@ -29,7 +30,8 @@ Result<ProviderConfig> fromYamlUnchecked(const YAML::Node& root, const std::stri
   if (!root.IsDefined() || root.IsNull()) return c;
   RETURN_IF_ERROR(yamlOnlyKeys(root,
                                {"gateway", "facade", "attributes", "capacity", "prices", "backend",
-                                "claimIntervalSeconds", "gracePeriodSeconds", "maxBundleBytes"},
+                                "claimIntervalSeconds", "gracePeriodSeconds", "maxBundleBytes",
+                                "bidding"},
                                "", origin));
   YAML::Node gw = section(root, "gateway");
   RETURN_IF_ERROR(yamlOnlyKeys(gw, {"listen", "url"}, "gateway", origin));
@@ -99,6 +101,11 @@ Result<ProviderConfig> fromYamlUnchecked(const YAML::Node& root, const std::stri
     return invalidArgument(origin + ": maxBundleBytes: expected at least 1024");
   c.claimIntervalMs = claimS * 1000;
   c.graceMs = graceS * 1000;
+  if (root["bidding"].IsDefined()) {  // `bidding:` alone enables it with the defaults
+    ASSIGN_OR_RETURN(c.bidding, bidengine::parseBiddingConfig(
+                                    root["bidding"], origin,
+                                    std::filesystem::path(origin).parent_path().string(), c.prices));
+  }
   if (c.capacity.cpu <= 0 || c.capacity.memory <= 0)
     return invalidArgument(origin + ": capacity: cpu and memory must be positive");
   return c;
@@ -127,6 +134,8 @@ ProviderConfig devProviderConfig() {
   c.prices.requests1k = 10'000;  // 0.01 MER
   c.claimIntervalMs = 5'000;
   c.graceMs = 30'000;
+  c.bidding = bidengine::BiddingConfig{};
+  c.bidding->pricing.rates = c.prices;
   return c;
 }
 

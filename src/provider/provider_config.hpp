@@ -18,15 +18,20 @@
 //   claimIntervalSeconds: 30         # how often usage is claimed
 //   gracePeriodSeconds: 300          # after exhaustion: 402, then removal
 //   maxBundleBytes: 1073741824
+//   bidding:                         # answer orders with bids (docs/bidengine.md)
+//     bidTtlSeconds: 300
+//     pricingFile: pricing.yaml      # or strategy/scale/script inline; the file is watched
 //
 // Unknown keys are errors naming file:line. Thread-safety: value type.
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "common/status.hpp"
 #include "ledger/types.hpp"
+#include "provider/bidengine/bidding_config.hpp"
 
 namespace mercato::provider {
 
@@ -43,11 +48,13 @@ struct ProviderConfig {
   int64_t claimIntervalMs = 30'000;
   int64_t graceMs = 300'000;
   int64_t maxBundleBytes = int64_t{1} << 30;
+  std::optional<bidengine::BiddingConfig> bidding;  // the bid engine runs when set
 };
 
 Result<ProviderConfig> loadProviderConfig(const std::string& path);
 // `mercatod --dev` without a provider.yaml: loopback listeners on free ports, this host's cores
-// and 3/4 of its memory, small non-zero prices, claims every 5 s, 30 s grace.
+// and 3/4 of its memory, small non-zero prices, claims every 5 s, 30 s grace, and bidding on
+// orders with the scale strategy at those prices.
 ProviderConfig devProviderConfig();
 Result<ProviderConfig> parseProviderConfig(const std::string& yamlText, const std::string& origin);
 
