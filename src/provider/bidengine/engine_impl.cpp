@@ -147,6 +147,7 @@ Status BidEngine::Impl::start() {
   }
   strand_ = std::make_unique<WorkerPool>(1, kQueueLimit);
   workers_ = std::make_unique<WorkerPool>(o_.config.workers, kQueueLimit);
+  inflight_.fetch_add(1);  // the scan below: waitIdle() must not see an idle engine before it
   postStrand([this, open = std::move(open), cursor] {
     for (const auto& id : open) {
       if (tracks_.count(id)) continue;
@@ -154,6 +155,7 @@ Status BidEngine::Impl::start() {
       ordersSeen_->inc();
       evaluate(id, cursor + 1, /*retry=*/false, /*checkOurs=*/true, std::nullopt);
     }
+    inflight_.fetch_sub(1);
     notifyIdle();
   });
   watcher_ = std::thread([this, cursor] { watch(cursor); });
