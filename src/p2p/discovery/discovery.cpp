@@ -10,6 +10,8 @@ namespace mercato::p2p {
 namespace {
 
 constexpr int kFarTries = 4;
+constexpr size_t kRingSize = 32;  // remembered ring nodes (just beyond the threshold)
+constexpr size_t kRingSlots = 2;  // ring nodes in each pong
 
 int64_t microsBetween(SteadyPoint from, SteadyPoint to) {
   return std::chrono::duration_cast<std::chrono::microseconds>(to - from).count();
@@ -278,9 +280,11 @@ void Discovery::onPong(const NodeAddr& from, uint64_t nonce, std::vector<NodeAdd
         keep(from, best);
       } else {
         rememberFar(from.id, rtt);
+        noteRing(from, rtt);
       }
     } else {
       rememberFar(from.id, rtt);
+      noteRing(from, rtt);
     }
   }
 
@@ -330,6 +334,7 @@ void Discovery::drop(const PeerId& id, bool pruned) {
   if (k == known_.end()) return;
   const int64_t rtt = pruned ? k->second.node.rttMicros : -1;
   PeerId copy = id;  // `id` may refer into the erased entry
+  if (pruned) noteRing(k->second.node.addr, rtt);
   inRange_ -= k->second.node.rttMicros <= config_.maxPingMs * 1000 ? 1 : 0;
   known_.erase(k);
   gossipDirty_ = true;
@@ -402,7 +407,38 @@ int64_t Discovery::threshold() const {
   return static_cast<int64_t>(std::llround(static_cast<double>(maxPingUs) * widen));
 }
 
+void Discovery::noteRing(const NodeAddr& addr, int64_t rttMicros) {
+  if (rttMicros < 0 || rttMicros > 2 * threshold()) return;
+  if (ring_.size() < kRingSize) {
+    ring_.push_back(addr);
+  } else {
+    ring_[ringNext_++ % kRingSize] = addr;
+  }
+}
+
 std::vector<NodeAddr> Discovery::gossipSample(const PeerId& exclude) {
+  std::vector<NodeAddr> out = knownSample(exclude);
+  // Up to kRingSlots nodes of the ring just beyond our threshold (measured, not kept). Gossip
+  // of known nodes alone is closed: two groups of nodes that grew apart (from different
+  // initial nodes) would never learn of each other even where they overlap. The ring bridges
+  // them: our neighbours learn of nodes that may be in their range though not in ours.
+  size_t added = 0;
+  for (size_t tries = 0; tries < 2 * kRingSlots && added < kRingSlots && !ring_.empty(); ++tries) {
+    const NodeAddr& a = ring_[std::uniform_int_distribution<size_t>(0, ring_.size() - 1)(rng_)];
+    if (a.id == exclude || known_.count(a.id) != 0) continue;
+    if (std::any_of(out.begin(), out.end(), [&](const NodeAddr& o) { return o.id == a.id; })) {
+      continue;
+    }
+    out.push_back(a);
+    ++added;
+  }
+  return out;
+}
+
+std::vector<NodeAddr> Discovery::knownSample(const PeerId& exclude) {
+  const size_t limit = config_.maxGossipNodes > kRingSlots && !ring_.empty()
+                           ? config_.maxGossipNodes - kRingSlots
+                           : config_.maxGossipNodes;
   if (gossipDirty_) {
     gossipCache_.clear();
     gossipCache_.reserve(known_.size());
@@ -410,16 +446,16 @@ std::vector<NodeAddr> Discovery::gossipSample(const PeerId& exclude) {
     gossipDirty_ = false;
   }
   std::vector<NodeAddr> out;
-  if (gossipCache_.size() <= config_.maxGossipNodes + 1) {
+  if (gossipCache_.size() <= limit + 1) {
     out.reserve(gossipCache_.size());
     for (const NodeAddr& a : gossipCache_) {
-      if (a.id != exclude && out.size() < config_.maxGossipNodes) out.push_back(a);
+      if (a.id != exclude && out.size() < limit) out.push_back(a);
     }
     return out;
   }
   // A uniform sample: partial Fisher-Yates over the cache (its order does not matter).
-  out.reserve(config_.maxGossipNodes);
-  for (size_t i = 0; i < gossipCache_.size() && out.size() < config_.maxGossipNodes; ++i) {
+  out.reserve(limit);
+  for (size_t i = 0; i < gossipCache_.size() && out.size() < limit; ++i) {
     std::uniform_int_distribution<size_t> pick(i, gossipCache_.size() - 1);
     std::swap(gossipCache_[i], gossipCache_[pick(rng_)]);
     if (gossipCache_[i].id != exclude) out.push_back(gossipCache_[i]);

@@ -215,6 +215,8 @@ class Discovery {
   bool noneWithin(int64_t micros) const;
   void setRtt(Entry& e, int64_t rttMicros);
   std::vector<NodeAddr> gossipSample(const PeerId& exclude);
+  std::vector<NodeAddr> knownSample(const PeerId& exclude);
+  void noteRing(const NodeAddr& addr, int64_t rttMicros);
 
   DiscoveryConfig config_;
   Clock& clock_;
@@ -235,6 +237,8 @@ class Discovery {
   size_t inRange_ = 0;                 // known nodes with rttMicros <= maxPing
   std::vector<NodeAddr> gossipCache_;  // the known nodes' addresses, rebuilt when dirty
   bool gossipDirty_ = true;
+  std::vector<NodeAddr> ring_;  // recently measured nodes within 2 x threshold, not kept
+  size_t ringNext_ = 0;
   uint64_t roundNo_ = 0;
   uint64_t nextOrder_ = 0;
   size_t probesThisRound_ = 0;

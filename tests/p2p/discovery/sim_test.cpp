@@ -42,6 +42,19 @@ TEST(DiscoverySim, ThousandNodesFind99PercentOfViableNeighboursInTwoRounds) {
   }
 }
 
+TEST(DiscoverySim, FarInitialNodesOnlyStillConvergeThroughTheRing) {
+  // Every node starts from 3 random nodes anywhere: each walks towards its region through the
+  // closest node it knows, and groups that grew apart are joined through the ring gossip.
+  SimConfig c = withNodes(1000);
+  c.nearbySeeds = 0;
+  c.randomSeeds = 3;
+  Simulation s(c);
+  s.start();
+  const std::vector<RoundMetrics> ms = s.run(4);
+  print(1000, ms);
+  EXPECT_GE(ms[3].viableFound, 0.99);
+}
+
 TEST(DiscoverySim, KilledNodesVanishFromTheirPeersWithinThreePeriods) {
   Simulation s(withNodes(1000));
   s.start();
