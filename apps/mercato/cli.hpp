@@ -86,5 +86,6 @@ void addLedgerCommands(CLI::App& app, Context& ctx, int& exitCode);
 void addRegistryCommands(CLI::App& app, Context& ctx, int& exitCode);
 void addDeployCommands(CLI::App& app, Context& ctx, int& exitCode);
 void addDeploymentsCommands(CLI::App& app, Context& ctx, int& exitCode);
+void addP2pCommands(CLI::App& app, Context& ctx, int& exitCode);
 
 }  // namespace mercato::cli

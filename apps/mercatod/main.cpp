@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   app.add_flag("--tls", tls, "Serve HTTPS with a certificate bound to the node key");
   app.add_option("--log-format", logFormat, "text or json")->check(CLI::IsMember({"text", "json"}));
   app.add_option("--log-level", logLevel, "trace, debug, info, warn, error");
+  mercato::node::P2pFlags p2pFlags;
+  mercato::node::addP2pFlags(app, p2pFlags);
   CLI11_PARSE(app, argc, argv);
 
   auto fmt = mercato::parseLogFormat(logFormat);
@@ -71,6 +73,7 @@ int main(int argc, char** argv) {
     config.provider = true;
   }
   if (config.provider) config.runtime = true;
+  mercato::node::applyP2pFlags(p2pFlags, dev, config.p2p);
 
   // Block the signals before any thread starts, then wait for them on this thread.
   sigset_t set;

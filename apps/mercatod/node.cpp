@@ -95,6 +95,7 @@ Status Node::start() {
     runtimeService_->registerRoutes(router);
   }
 
+  std::optional<provider::ProviderConfig> offered;  // what the p2p summary advertises
   if (config_.provider) {
     ledger::Ledger* ledger = ledger_.get();
     if (!ledger) {
@@ -121,7 +122,21 @@ Status Node::start() {
     po.clock = &clock_;
     po.metrics = &metrics_;
     po.chainId = config_.chainId;
+    offered = po.config;
     ASSIGN_OR_RETURN(provider_, provider::Provider::create(std::move(po)));
+  }
+
+  if (config_.p2p.enabled) {
+    std::vector<std::string> roles;
+    if (ledgerHost) roles.push_back("ledger-host");
+    if (runtimeRole) roles.push_back("runtime");
+    if (providerRole) roles.push_back("provider");
+    LocalNodeInfo li{config_.dataDir, runtime_.get(), {}, {}};
+    if (offered) li.prices = offered->prices, li.capacity = offered->capacity;
+    ASSIGN_OR_RETURN(p2p_, createP2pRole(config_.p2p, config_.dataDir, roles, li, *identity_,
+                                         clock_, &metrics_));
+    ASSIGN_OR_RETURN(std::string token, runtime::loadOrCreateAdminToken(config_.dataDir));
+    p2p_->registerRoutes(router, token);
   }
 
   net::ServerOptions so;
@@ -141,6 +156,10 @@ Status Node::start() {
   server_->start();
   // The provider registers on the ledger, which this node may be serving: start it last.
   if (provider_) RETURN_IF_ERROR(provider_->start());
+  if (p2p_) {
+    p2p_->setHttpPort(server_->port());
+    RETURN_IF_ERROR(p2p_->start());
+  }
 
   nlohmann::json info = {{"url", server_->url()},
                          {"nodeKey", nodeKey},
@@ -150,6 +169,7 @@ Status Node::start() {
     info["gatewayUrl"] = provider_->gatewayUrl();
     info["facadeUrl"] = provider_->facadeUrl();
   }
+  if (p2p_) info["peerId"] = p2p_->peerId(), info["p2pEndpoint"] = p2p_->endpoint();
   const auto infoPath = fs::path(config_.dataDir) / "node.json";
   const auto tmp = fs::path(config_.dataDir) / "node.json.tmp";
   std::ofstream(tmp) << info.dump() << "\n";
@@ -158,6 +178,7 @@ Status Node::start() {
   if (config_.ledgerHost) roleNames += "ledger-host ";
   if (config_.runtime) roleNames += "runtime ";
   if (config_.provider) roleNames += "provider ";
+  if (p2p_) roleNames += "p2p ";
   spdlog::info("mercatod: listening on {} (node {}, roles: {}{})", server_->url(), address,
                roleNames.empty() ? "none" : roleNames, config_.dev ? ", dev" : "");
   return Status::ok();
@@ -171,6 +192,10 @@ void Node::stop() {
   if (server_) {
     server_->stop();
     server_.reset();
+  }
+  if (p2p_) {
+    p2p_->stop();
+    p2p_.reset();
   }
   runtimeService_.reset();
   runtime_.reset();  // containers keep running under their shims

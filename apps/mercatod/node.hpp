@@ -16,6 +16,7 @@
 #include "ledger/ledger.hpp"
 #include "mercatod/node_config.hpp"
 #include "net/server.hpp"
+#include "p2p/service.hpp"
 #include "provider/provider.hpp"
 #include "runtime/runtime.hpp"
 #include "runtime/service.hpp"
@@ -41,6 +42,7 @@ class Node {
   std::unique_ptr<runtime::RuntimeService> runtimeService_;
   std::unique_ptr<ledger::Ledger> remoteLedger_;  // when another node hosts the ledger
   std::unique_ptr<provider::Provider> provider_;
+  std::unique_ptr<p2p::P2pService> p2p_;
   std::unique_ptr<net::HttpServer> server_;
 };
 

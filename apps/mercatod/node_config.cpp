@@ -8,7 +8,8 @@ Result<NodeConfig> loadNodeConfig(const std::string& path, NodeConfig c) {
   ASSIGN_OR_RETURN(YAML::Node root, loadYamlFile(path));
   if (root.IsNull()) return c;
   RETURN_IF_ERROR(yamlOnlyKeys(
-      root, {"listen", "dataDir", "dev", "roles", "ledger", "http", "runtime", "providerConfig"},
+      root,
+      {"listen", "dataDir", "dev", "roles", "ledger", "http", "runtime", "providerConfig", "p2p"},
       "", path));
   ASSIGN_OR_RETURN(c.listen, yamlString(root, "listen", "", path, c.listen));
   ASSIGN_OR_RETURN(c.dataDir, yamlString(root, "dataDir", "", path, c.dataDir));
@@ -60,6 +61,7 @@ Result<NodeConfig> loadNodeConfig(const std::string& path, NodeConfig c) {
   ASSIGN_OR_RETURN(c.idleTimeoutMs, yamlInt(http, "idleTimeoutMs", "http", path, c.idleTimeoutMs));
   ASSIGN_OR_RETURN(c.tls, yamlBool(http, "tls", "http", path, c.tls));
   if (c.closeGraceMs < 0) return invalidArgument(path + ": ledger.closeGraceMs: must be >= 0");
+  RETURN_IF_ERROR(loadP2pRoleConfig(root["p2p"], path, c.p2p));
   return c;
 }
 

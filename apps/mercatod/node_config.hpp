@@ -25,6 +25,7 @@
 //     readTimeoutMs: 10000
 //     idleTimeoutMs: 60000
 //     tls: false               # serve HTTPS with a certificate bound to the node key
+//   p2p: {enabled: false, ...} # identity, networks, discovery (mercatod/p2p_role.hpp)
 //
 // docs/operations.md is the reference. Unknown keys are errors (typos must not pass silently).
 // Thread-safety: value type.
@@ -35,6 +36,7 @@
 #include <vector>
 
 #include "common/status.hpp"
+#include "mercatod/p2p_role.hpp"
 
 namespace mercato::node {
 
@@ -60,6 +62,7 @@ struct NodeConfig {
   int64_t readTimeoutMs = 10'000;
   int64_t idleTimeoutMs = 60'000;
   bool tls = false;
+  P2pRoleConfig p2p;
 };
 
 // Reads a YAML config file over the defaults in `base`. Errors name file:line and the field.

@@ -101,7 +101,9 @@ Status P2pService::Impl::signSelf() {
   r.name = state.name.empty() ? (config.defaultName.empty() ? hostName() : config.defaultName)
                               : state.name;
   r.addresses = config.advertise;
-  if (r.addresses.empty()) r.addresses.push_back(transport->localEndpoint());
+  const std::string bound = transport->localEndpoint();
+  const bool wildcard = bound.rfind("0.0.0.0:", 0) == 0 || bound.rfind("[::]:", 0) == 0;
+  if (r.addresses.empty() && !wildcard) r.addresses.push_back(bound);
   r.udpPort = transport->port();
   r.httpPort = config.httpPort;
   r.roles = config.roles;
@@ -140,7 +142,8 @@ Status P2pService::Impl::join(const Network& net, bool persistNow) {
   if (persistNow) RETURN_IF_ERROR(persist());
   added.discovery->start();
   // Ask everybody we already know whether they are in this network too.
-  for (const auto& e : bootstrapEndpoints) ping(net, e);
+  for (const auto& e : bootstrapEndpoints)
+    if (e != transport->localEndpoint()) ping(net, e);
   for (const auto& c : channels)
     for (const auto& k : c->discovery->known()) ping(net, k.addr.endpoint);
   spdlog::info("p2p: joined network '{}' ({}, id {})", net.name(),
@@ -307,7 +310,8 @@ void P2pService::Impl::tick() {
                 [&](const auto& kv) { return now - kv.second > 20 * config.pingPeriodMs; });
   for (const auto& c : channels) {
     if (c->discovery->knownCount() == 0)
-      for (const auto& e : bootstrapEndpoints) ping(c->network(), e);
+      for (const auto& e : bootstrapEndpoints)
+        if (e != transport->localEndpoint()) ping(c->network(), e);
     metrics
         ->gauge("mercato_p2p_known_nodes{network=\"" + c->network().name() + "\"}",
                 "Nodes kept by discovery, per joined network")

@@ -101,8 +101,9 @@ Result<ledger::Prices> parseScriptOutput(std::string_view out, const ledger::Pri
                                          const ledger::Capacity& total);
 
 // The label a failed price() is counted under, from its Status code:
-//   kDeadlineExceeded -> "pricing_timeout"     kInvalidArgument -> "pricing_bad_output"
-//   kAborted-like kInternal (crash, signal) -> "pricing_crashed"
+//   kDeadlineExceeded (timeout) -> "pricing_timeout"
+//   kInvalidArgument (garbage or too much output) -> "pricing_bad_output"
+//   kInternal (killed by a signal: a crash) -> "pricing_crashed"
 //   kFailedPrecondition (non-zero exit) -> "pricing_exit_status"
 //   kResourceExhausted (no concurrency slot in time) -> "pricing_busy"
 //   kNotFound (script missing) -> "pricing_not_found"; anything else -> "pricing_error".

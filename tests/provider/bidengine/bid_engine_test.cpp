@@ -176,6 +176,29 @@ TEST_F(BidEngineTest, TenConcurrentOrdersNeverOvercommitCapacityForFour) {
   EXPECT_LE(peak.load(), 4u);
 }
 
+TEST_F(BidEngineTest, AnExpiredBidReleasesItsCapacityToAWaitingOrder) {
+  const ledger::Capacity one{1000, kGi, 0};
+  m_.addProvider(1, one);
+  auto e = engine(1, one, scaleConfig({100, 50, 10'000, 1'000}, /*ttlMs=*/5'000));
+  const std::string first = m_.order(1000, kGi);
+  const std::string second = m_.order(1000, kGi);
+  ASSERT_TRUE(m_.settle(*e));
+  ASSERT_EQ(m_.bids(first).size(), 1u);
+  EXPECT_TRUE(m_.bids(second).empty());
+  EXPECT_EQ(e->status().waitingForCapacity, 1u);
+  m_.fake.advance(std::chrono::milliseconds(6'000));  // the ledger's tick expires the bid
+  for (int i = 0; i < 2000 && m_.bids(second).empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(m_.settle(*e));
+  EXPECT_EQ(m_.bids(first).at(0).state, ledger::BidState::kExpired);
+  ASSERT_EQ(m_.bids(second).size(), 1u);
+  EXPECT_EQ(m_.bids(second).at(0).state, ledger::BidState::kOpen);
+  auto s = e->status();
+  EXPECT_EQ(s.openBids, 1u);
+  EXPECT_EQ(s.waitingForCapacity, 0u);
+  EXPECT_EQ(s.skipped["capacity"], 1u);  // counted once, not again on the retry
+}
+
 TEST_F(BidEngineTest, BrokenScriptsProduceNoBidAndTheReasonIsCounted) {
   struct Case {
     uint8_t n;
