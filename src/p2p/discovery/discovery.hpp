@@ -13,6 +13,9 @@
 //   - prune known nodes beyond threshold(), except the closest one when nothing is in range;
 //   - threshold() = maxPing while at least minKnown nodes are within maxPing, and
 //     maxPing * sqrt(minKnown / inRange) below that (inRange = 0 counts as 1);
+//   - a node that pings us is probed at once (it was told about us, so it is probably near);
+//     pongs carry known nodes and 2 nodes of the ring just beyond the threshold, which joins
+//     groups of nodes that grew apart from different initial nodes;
 //   - a gossiped node is never kept until it has answered our own ping;
 //   - a known node that misses lostAfterMisses pings in a row is lost (onLost; a pruned node
 //     fires onLost too).
