@@ -288,11 +288,19 @@ void Discovery::onPong(const NodeAddr& from, uint64_t nonce, std::vector<NodeAdd
     }
   }
 
-  // Merge the gossip of a node in range (or of the closest, when nothing is in range).
+  // Merge the gossip of a node in range (or of the closest, when nothing is in range). While
+  // no node at all is within maxPing, merge every answer's: a node that only knows far nodes
+  // (two isolated nodes can keep each other as their closest, each the other's only gossip)
+  // must keep searching through them; the probe budget still bounds what it sends.
   auto kept = known_.find(from.id);
-  if (kept == known_.end()) return;
-  if (kept->second.node.rttMicros > th && !noneWithin(th)) return;
-  const int64_t hint = kept->second.node.rttMicros;
+  const bool hungry = inRange_ == 0;
+  int64_t hint = rtt;
+  if (kept != known_.end()) {
+    hint = kept->second.node.rttMicros;
+    if (hint > th && !noneWithin(th) && !hungry) return;
+  } else if (!hungry) {
+    return;
+  }
   const size_t n = std::min(gossip.size(), config_.maxGossipNodes);
   stats_.gossipEntriesReceived += n;
   for (size_t i = 0; i < n; ++i) {

@@ -197,6 +197,25 @@ TEST_F(DiscoveryTest, ClosestNodesGossipIsFollowedWhenNothingIsInRange) {
   EXPECT_EQ(transport.pingsTo("peer2"), 1u);
 }
 
+TEST_F(DiscoveryTest, WithNothingWithinMaxPingEveryAnswersGossipIsFollowed) {
+  // Two isolated nodes can keep each other as their closest and have nothing else to gossip;
+  // while nothing is within maxPing, a far node's list is searched too.
+  make(config({node(1), node(2)}));
+  d->round();
+  answer(0, {{"peer1", 110}, {"peer2", 300}}, {{"peer2", {node(3)}}});
+  EXPECT_TRUE(d->isKnown("peer1"));
+  EXPECT_FALSE(d->isKnown("peer2"));
+  EXPECT_EQ(transport.pingsTo("peer3"), 1u);
+}
+
+TEST_F(DiscoveryTest, OnceSomethingIsInRangeFarNodesGossipIsNotFollowed) {
+  make(config({node(1), node(2)}));
+  d->round();
+  answer(0, {{"peer1", 10}, {"peer2", 300}}, {{"peer2", {node(3)}}});
+  EXPECT_TRUE(d->isKnown("peer1"));
+  EXPECT_EQ(transport.pingsTo("peer3"), 0u);
+}
+
 TEST_F(DiscoveryTest, ANodeThatStopsAnsweringIsLostWithinThreePeriods) {
   make(config({node(1)}));
   d->start();
