@@ -20,6 +20,7 @@
 #include <boost/beast/ssl.hpp>
 
 #include "net/beast_aliases.hpp"
+#include "net/client_internal.hpp"
 #include "net/tls_internal.hpp"
 
 namespace mercato::net {
@@ -155,18 +156,9 @@ class ClientImpl final : public HttpClient {
       co_return deadlineExceeded("TLS handshake with " + origin_ + " timed out");
     }
     if (ec) co_return unavailable("TLS handshake with " + origin_ + " failed: " + ec.message());
-    if (options_.pinnedKey) {
-      X509* peer = SSL_get1_peer_certificate(secure->native_handle());
-      auto key = x509PublicKey(peer);
-      X509_free(peer);
-      if (!key.isOk()) {
-        co_return unauthenticated("server certificate of " + origin_ + ": " +
-                                  key.status().message());
-      }
-      if (!(*key == *options_.pinnedKey)) {
-        co_return unauthenticated("server certificate key does not match the pinned node key (" +
-                                  origin_ + " presented " + key->hex() + ")");
-      }
+    if (Status pinned = checkPinnedKey(secure->native_handle(), options_.pinnedKey, origin_);
+        !pinned.isOk()) {
+      co_return pinned;
     }
     secure_ = std::move(secure);
     co_return Status::ok();
@@ -336,53 +328,75 @@ Result<nlohmann::json> jsonResult(const Result<HttpResponse>& response, const st
 
 }  // namespace
 
-Result<std::unique_ptr<HttpClient>> HttpClient::create(const std::string& baseUrl,
-                                                       ClientOptions options) {
-  bool tls;
+Status checkPinnedKey(SSL* ssl, const std::optional<crypto::PublicKey>& pinnedKey,
+                      const std::string& origin) {
+  if (!pinnedKey) return Status::ok();
+  X509* peer = SSL_get1_peer_certificate(ssl);
+  auto key = x509PublicKey(peer);
+  X509_free(peer);
+  if (!key.isOk()) {
+    return unauthenticated("server certificate of " + origin + ": " + key.status().message());
+  }
+  if (!(*key == *pinnedKey)) {
+    return unauthenticated("server certificate key does not match the pinned node key (" + origin +
+                           " presented " + key->hex() + ")");
+  }
+  return Status::ok();
+}
+
+Result<BaseUrl> parseBaseUrl(const std::string& baseUrl, const ClientOptions& options) {
+  BaseUrl out;
   std::string_view rest = baseUrl;
-  if (rest.starts_with("http://")) {
-    tls = false;
-    rest.remove_prefix(7);
-  } else if (rest.starts_with("https://")) {
-    tls = true;
-    rest.remove_prefix(8);
+  if (rest.starts_with("http://") || rest.starts_with("ws://")) {
+    out.tls = false;
+    rest.remove_prefix(rest.find("://") + 3);
+  } else if (rest.starts_with("https://") || rest.starts_with("wss://")) {
+    out.tls = true;
+    rest.remove_prefix(rest.find("://") + 3);
   } else {
     return invalidArgument("URL '" + baseUrl + "' must start with http:// or https://");
   }
   const size_t slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
-  std::string basePath = slash == std::string_view::npos ? "" : std::string(rest.substr(slash));
-  while (!basePath.empty() && basePath.back() == '/') basePath.pop_back();
-  std::string host, port = tls ? "443" : "80";
+  out.basePath = slash == std::string_view::npos ? "" : std::string(rest.substr(slash));
+  while (!out.basePath.empty() && out.basePath.back() == '/') out.basePath.pop_back();
+  out.port = out.tls ? "443" : "80";
   if (authority.starts_with("[")) {  // [v6]:port
     const size_t close = authority.find(']');
     if (close == std::string_view::npos) {
       return invalidArgument("URL '" + baseUrl + "': unterminated [IPv6] host");
     }
-    host = std::string(authority.substr(1, close - 1));
+    out.host = std::string(authority.substr(1, close - 1));
     std::string_view after = authority.substr(close + 1);
     if (!after.empty()) {
       if (after.front() != ':') return invalidArgument("URL '" + baseUrl + "': bad port");
-      port = std::string(after.substr(1));
+      out.port = std::string(after.substr(1));
     }
   } else {
     const size_t colon = authority.rfind(':');
-    host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) port = std::string(authority.substr(colon + 1));
+    out.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) out.port = std::string(authority.substr(colon + 1));
   }
   char* end = nullptr;
-  const long portNumber = std::strtol(port.c_str(), &end, 10);
-  if (host.empty()) return invalidArgument("URL '" + baseUrl + "' has no host");
-  if (port.empty() || *end != '\0' || portNumber <= 0 || portNumber > 65535) {
+  const long portNumber = std::strtol(out.port.c_str(), &end, 10);
+  if (out.host.empty()) return invalidArgument("URL '" + baseUrl + "' has no host");
+  if (out.port.empty() || *end != '\0' || portNumber <= 0 || portNumber > 65535) {
     return invalidArgument("URL '" + baseUrl + "': port must be 1..65535");
   }
-  if (tls && !options.pinnedKey && !options.insecureSkipVerify) {
+  if (out.tls && !options.pinnedKey && !options.insecureSkipVerify) {
     return invalidArgument("https URL '" + baseUrl +
                            "' needs the node's key (ClientOptions::pinnedKey) to verify the "
                            "server, or insecureSkipVerify");
   }
-  return std::unique_ptr<HttpClient>(std::make_unique<ClientImpl>(
-      std::move(options), tls, std::move(host), std::move(port), std::move(basePath)));
+  return out;
+}
+
+Result<std::unique_ptr<HttpClient>> HttpClient::create(const std::string& baseUrl,
+                                                       ClientOptions options) {
+  ASSIGN_OR_RETURN(BaseUrl url, parseBaseUrl(baseUrl, options));
+  return std::unique_ptr<HttpClient>(
+      std::make_unique<ClientImpl>(std::move(options), url.tls, std::move(url.host),
+                                   std::move(url.port), std::move(url.basePath)));
 }
 
 Result<nlohmann::json> HttpClient::getJson(const std::string& target) {

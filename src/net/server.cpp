@@ -33,6 +33,7 @@
 #include "net/beast_aliases.hpp"
 #include "net/beast_request.hpp"
 #include "net/server.hpp"
+#include "net/websocket_session.hpp"
 
 namespace mercato::net {
 namespace {
@@ -130,7 +131,8 @@ struct ConnState {
   asio::steady_timer timer;       // the session sleeps on it while a handler works
   tcp::socket* socket = nullptr;  // valid while the session runs
   bool stopping = false;
-  std::shared_ptr<Exchange> exchange;  // the request in progress, if any
+  std::shared_ptr<Exchange> exchange;    // the request in progress, if any
+  std::shared_ptr<WsChannel> webSocket;  // after an accepted WebSocket upgrade
 };
 
 std::string endpointString(const tcp::endpoint& ep) {
@@ -208,6 +210,11 @@ class ServerImpl final : public HttpServer {
                                       unsigned version, SteadyClock::time_point started);
   template <class Stream>
   asio::awaitable<void> drain(Stream& stream);
+  template <class Stream>
+  asio::awaitable<void> upgradeToWebSocket(Stream& stream, const std::shared_ptr<ConnState>& state,
+                                           const WebSocketHandler& handler,
+                                           http::request<http::empty_body> upgrade,
+                                           HttpRequest request, SteadyClock::time_point started);
   void record(int status, SteadyClock::time_point started);
   void unregister(const std::shared_ptr<ConnState>& state);
   static void closeConnection(ConnState& state);
@@ -338,6 +345,7 @@ void ServerImpl::closeConnection(ConnState& state) {
     state.socket->close(ec);
   }
   if (state.exchange) state.exchange->close();
+  if (state.webSocket) state.webSocket->end();
   state.timer.cancel();
 }
 
@@ -450,12 +458,22 @@ asio::awaitable<void> ServerImpl::session(Stream stream, std::shared_ptr<ConnSta
 
     const bool keepAlive = parser.get().keep_alive();
     const unsigned version = parser.get().version();
+    std::optional<http::request<http::empty_body>> upgrade;
+    if (websocket::is_upgrade(parser.get())) upgrade.emplace(parser.get().base());
     auto request = toHttpRequest(parser.release(), remote);
     if (!request.isOk()) {
       co_await writeResponse(stream, HttpResponse::error(request.status()), false, version,
                              started);
       co_await drain(stream);
       break;
+    }
+    if (upgrade) {
+      if (auto ws = router_.matchWebSocket(request->path); ws.handler) {
+        request->params = std::move(ws.params);
+        co_await upgradeToWebSocket(stream, state, *ws.handler, std::move(*upgrade),
+                                    std::move(request).value(), started);
+        break;
+      }
     }
     const bool keep =
         co_await serve(stream, state, std::move(request).value(), keepAlive, version, started);
@@ -577,6 +595,32 @@ asio::awaitable<bool> ServerImpl::serve(Stream& stream, const std::shared_ptr<Co
       }
     }
   }
+}
+
+template <class Stream>
+asio::awaitable<void> ServerImpl::upgradeToWebSocket(
+    Stream& stream, const std::shared_ptr<ConnState>& state, const WebSocketHandler& handler,
+    http::request<http::empty_body> upgrade, HttpRequest request, SteadyClock::time_point started) {
+  auto channel = WsChannel::make(state->timer.get_executor());
+  auto connection = std::make_shared<WsConnection>(channel);
+  Result<WebSocketCallbacks> callbacks = internalError("the websocket handler did not answer");
+  const std::string target = request.target;
+  try {
+    callbacks = handler(request, connection);
+  } catch (const std::exception& e) {
+    spdlog::error("http: websocket handler for {} threw: {}", target, e.what());
+    callbacks = internalError("internal error while handling the request");
+  }
+  if (!callbacks.isOk()) {
+    co_await writeResponse(stream, HttpResponse::error(callbacks.status()), false,
+                           upgrade.version(), started);
+    co_return;
+  }
+  record(101, started);
+  state->webSocket = channel;
+  co_await serveWebSocket(stream, std::move(upgrade), channel, std::move(callbacks).value(),
+                          options_.readTimeout, options_.maxWebSocketMessageBytes);
+  state->webSocket = nullptr;
 }
 
 template <class Stream>

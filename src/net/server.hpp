@@ -9,6 +9,11 @@
 //  - AsyncHandler: receives a ResponseWriter and answers later from any thread (used for
 //    group commit, long polls and streams). The connection waits, with no thread held.
 //
+// WebSocket routes (Router::addWebSocket) take an upgrade request: the handler decides from the
+// request (authorization) whether to accept; an error Status refuses the upgrade with the mapped
+// HTTP status. Accepted connections exchange whole messages through WebSocketConnection (any
+// thread) and WebSocketCallbacks (called on the connection's I/O strand, so they must not block).
+//
 // Limits (ServerOptions): body size (413), header count and bytes (431), read timeout for a
 // request in progress, idle timeout between keep-alive requests. Every failure of a peer is
 // handled by closing that connection; the server keeps serving.
@@ -47,6 +52,31 @@ class ResponseWriter {
   virtual bool closed() const = 0;
 };
 
+// One accepted WebSocket connection, as the handler sees it. Messages go out in the order queued.
+// Thread-safety: every method may be called from any thread.
+class WebSocketConnection {
+ public:
+  virtual ~WebSocketConnection() = default;
+  // Queues a message. Returns false once the connection is closing or closed (stop producing).
+  virtual bool send(std::string data, bool binary) = 0;
+  // Sends the queued messages, then a close frame with `code`/`reason`, and ends the connection.
+  virtual void close(int code = 1000, std::string reason = "") = 0;
+  virtual bool closed() const = 0;
+};
+
+// Called on the connection's I/O strand: must not block.
+struct WebSocketCallbacks {
+  std::function<void(std::string data, bool binary)> onMessage;
+  // Exactly once, after the connection ended for any reason (close, peer gone, server stop).
+  std::function<void()> onClose;
+};
+
+// Called on an I/O thread before the handshake (must not block). An error refuses the upgrade
+// with the Status's HTTP status and JSON error body. On success, the handshake follows; sends
+// queued before it completes go out right after it. If the handshake fails, onClose is called.
+using WebSocketHandler = std::function<Result<WebSocketCallbacks>(
+    const HttpRequest&, std::shared_ptr<WebSocketConnection>)>;
+
 using SyncHandler = std::function<HttpResponse(const HttpRequest&)>;
 using AsyncHandler = std::function<void(HttpRequest, std::shared_ptr<ResponseWriter>)>;
 
@@ -54,6 +84,8 @@ class Router {
  public:
   void add(const std::string& method, const std::string& pattern, SyncHandler handler);
   void addAsync(const std::string& method, const std::string& pattern, AsyncHandler handler);
+  // A GET with `Upgrade: websocket` on this pattern. A plain GET on it answers 426.
+  void addWebSocket(const std::string& pattern, WebSocketHandler handler);
 
   struct Match {
     const AsyncHandler* handler = nullptr;
@@ -62,12 +94,21 @@ class Router {
   };
   Match match(const std::string& method, const std::string& path) const;
 
+  struct WebSocketMatch {
+    const WebSocketHandler* handler = nullptr;
+    std::map<std::string, std::string> params;
+  };
+  WebSocketMatch matchWebSocket(const std::string& path) const;
+
  private:
   struct Route {
     std::string method;
     std::vector<std::string> segments;
     AsyncHandler handler;
+    WebSocketHandler webSocket;  // set for addWebSocket routes (method "GET")
   };
+  const Route* find(const std::string& method, const std::string& path,
+                    std::map<std::string, std::string>& params, bool& pathKnown) const;
   std::vector<Route> routes_;
 };
 
@@ -84,6 +125,7 @@ struct ServerOptions {
   size_t maxHeaderCount = 64;
   std::chrono::milliseconds readTimeout{10'000};
   std::chrono::milliseconds idleTimeout{60'000};
+  size_t maxWebSocketMessageBytes = 1 << 20;  // larger incoming messages close the connection
   std::optional<TlsOptions> tls;
   MetricsRegistry* metrics = nullptr;  // optional: request counts and latencies
 };
