@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.hpp"
@@ -181,6 +182,48 @@ struct ExecResult {
   std::string stderrText;
 };
 
+// An interactive command in a running instance: stdin attached, output streamed as it comes.
+struct ExecSessionRequest {
+  std::string deployment;
+  std::string service;  // the first running instance of it, unless `instance` is set
+  std::string instance;
+  std::vector<std::string> args;
+  // With a TTY the process gets a pseudo-terminal of rows x cols: stdout and stderr arrive
+  // merged on kStdout, and resize() works. Without, stdin/stdout/stderr are pipes.
+  bool tty = false;
+  uint16_t rows = 24;
+  uint16_t cols = 80;
+  std::vector<std::string> env;  // "KEY=VALUE", e.g. TERM=xterm-256color
+};
+
+enum class ExecStream { kStdout, kStderr };
+
+// Called on the session's own thread, in order, never concurrently: output pieces, then onExit
+// exactly once (also after terminate()).
+struct ExecSessionCallbacks {
+  std::function<void(ExecStream stream, std::string_view data)> onOutput;
+  // exitCode is the process's exit status, 128+N when a signal N ended it.
+  std::function<void(int exitCode)> onExit;
+};
+
+// One running interactive process. Destroying it terminates the process (if still running) and
+// waits for the session's thread, after which no callback runs.
+// Thread-safety: every method may be called from any thread, including from the callbacks.
+class ExecSession {
+ public:
+  virtual ~ExecSession() = default;
+  virtual const std::string& instance() const = 0;  // the instance it runs in
+  // Queues bytes for the process's stdin; never blocks.
+  virtual void writeStdin(std::string data) = 0;
+  // Closes stdin once the queued bytes are written (EOF for the process). With a TTY this
+  // sends the terminal's EOF character (^D) instead.
+  virtual void closeStdin() = 0;
+  // kFailedPrecondition without a TTY.
+  virtual Status resize(uint16_t rows, uint16_t cols) = 0;
+  // Kills the process (SIGKILL); onExit follows. Idempotent.
+  virtual void terminate() = 0;
+};
+
 struct RuntimeEvent {
   uint64_t seq = 0;
   int64_t atMs = 0;
@@ -197,6 +240,8 @@ struct Capabilities {
   std::string backend;
   bool scaleToZero = false;
   bool exec = false;
+  bool execSession = false;  // startExec(): interactive, stdin attached
+  bool execTty = false;      // startExec() with tty = true
   bool networkIsolation = false;
   bool gpu = false;
   bool jobs = false;
@@ -232,6 +277,14 @@ class Runtime {
   // Runs a command inside a running instance.
   virtual Result<ExecResult> exec(const ExecRequest& request) {
     return unimplemented(capabilities().backend + " runtime does not support exec");
+  }
+
+  // Starts an interactive command inside a running instance and returns at once; output and
+  // the exit code arrive through `callbacks`. Errors: kNotFound (deployment), kFailedPrecondition
+  // (no running instance), kInvalidArgument (empty args), kUnimplemented when the backend can't.
+  virtual Result<std::unique_ptr<ExecSession>> startExec(const ExecSessionRequest& request,
+                                                         ExecSessionCallbacks callbacks) {
+    return unimplemented(capabilities().backend + " runtime does not support interactive exec");
   }
 
   // Events with seq > after, oldest first; waits up to waitMs for the first one.

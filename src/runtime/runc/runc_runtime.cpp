@@ -394,6 +394,8 @@ Capabilities RuncRuntime::capabilities() const {
   c.backend = "runc";
   c.scaleToZero = true;
   c.exec = true;
+  c.execSession = true;
+  c.execTty = true;
   c.networkIsolation = true;
   c.gpu = false;
   c.jobs = true;
@@ -529,40 +531,6 @@ Status RuncRuntime::logs(const std::string& deployment, const LogOptions& option
   }
   for (auto& t : threads) t.join();
   return Status();
-}
-
-Result<ExecResult> RuncRuntime::exec(const ExecRequest& request) {
-  auto d = findDeployment(request.deployment);
-  if (!d) return notFound("no deployment " + request.deployment);
-  if (request.args.empty()) return invalidArgument("exec: args must not be empty");
-  std::string containerId, which;
-  for (auto& inst : instancesOf(request.deployment)) {
-    if (!request.instance.empty()
-            ? inst->row.id != request.instance
-            : (!request.service.empty() && inst->row.service != request.service))
-      continue;
-    which = inst->row.id;
-    if (inst->row.state == "running") {
-      containerId = inst->row.containerId;
-      break;
-    }
-  }
-  if (containerId.empty())
-    return failedPrecondition("exec: no running instance" +
-                              (which.empty() ? std::string(" matches") : " (" + which + ")") +
-                              " in deployment " + request.deployment);
-  host::ExecOptions eo;
-  eo.args = request.args;
-  eo.timeout = request.timeout;
-  ASSIGN_OR_RETURN(auto r, runc_->exec(containerId, eo));
-  if (r.timedOut)
-    return deadlineExceeded("exec: timed out after " + std::to_string(request.timeout.count()) +
-                            " ms");
-  ExecResult out;
-  out.exitCode = r.exitCode;
-  out.stdoutText = std::move(r.stdoutData);
-  out.stderrText = std::move(r.stderrData);
-  return out;
 }
 
 Result<std::vector<RuntimeEvent>> RuncRuntime::events(uint64_t after, size_t limit,

@@ -52,6 +52,8 @@ class RuncRuntime final : public Runtime {
   Status logs(const std::string& deployment, const LogOptions& options,
               const LogSink& sink) override;
   Result<ExecResult> exec(const ExecRequest& request) override;
+  Result<std::unique_ptr<ExecSession>> startExec(const ExecSessionRequest& request,
+                                                 ExecSessionCallbacks callbacks) override;
   Result<std::vector<RuntimeEvent>> events(uint64_t after, size_t limit, int64_t waitMs) override;
 
   // Image store, for callers that pre-pull or import bundled images.
@@ -89,6 +91,14 @@ class RuncRuntime final : public Runtime {
   void scheduleSampling();
 
   std::shared_ptr<Deployment> findDeployment(const std::string& id);
+  struct ExecTarget {
+    std::string containerId;
+    std::string instanceId;
+  };
+  // The running instance an exec names (by instance id, else the first of the service, else
+  // the first of the deployment). What: "exec" for error messages.
+  Result<ExecTarget> execTarget(const std::string& deployment, const std::string& service,
+                                const std::string& instance);
   std::vector<std::shared_ptr<Instance>> instancesOf(const std::string& deployment);
   Result<image::Image> resolveImage(const ServiceSpec& svc);
   Status persist(const Instance& inst);
