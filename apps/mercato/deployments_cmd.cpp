@@ -1,5 +1,5 @@
 // mercato deployments list | status ID | logs ID [-f] [--tail N] [--service S]
-//                  | exec ID [--service S] -- CMD... | topup ID AMOUNT | close ID
+//                  | exec ID [-i] [-t] [--service S] -- CMD... | topup ID AMOUNT | close ID
 // plus the local deployment records (deployments.hpp).
 #include <unistd.h>
 
@@ -11,6 +11,7 @@
 #include "common/money.hpp"
 #include "mercato/cli.hpp"
 #include "mercato/deployments.hpp"
+#include "mercato/exec_session.hpp"
 
 namespace mercato::cli {
 
@@ -110,9 +111,12 @@ Result<DeploymentRecord> findDeploymentRecord(const std::string& home, const std
                   " (deployments made with `mercato deploy` from this home are listed there)");
 }
 
-Result<std::unique_ptr<publisher::GatewayClient>> gatewayFor(Context& ctx,
-                                                             const DeploymentRecord& r) {
-  ASSIGN_OR_RETURN(crypto::Identity id, ctx.loadKey());
+struct GatewayEndpoint {
+  std::string url;
+  crypto::PublicKey nodeKey;
+};
+
+Result<GatewayEndpoint> gatewayEndpoint(Context& ctx, const DeploymentRecord& r) {
   // A provider may move its gateway (a restart on another port, a new address): the registry
   // has the current URL. The node key must still be the one that signed the receipt.
   std::string url = r.gatewayUrl;
@@ -122,7 +126,14 @@ Result<std::unique_ptr<publisher::GatewayClient>> gatewayFor(Context& ctx,
   }
   auto key = crypto::PublicKey::fromHex(r.nodeKey);
   if (!key.isOk()) return key.status().withContext("deployment " + r.id + ": nodeKey");
-  return publisher::GatewayClient::create(url, *key, id);
+  return GatewayEndpoint{url, *key};
+}
+
+Result<std::unique_ptr<publisher::GatewayClient>> gatewayFor(Context& ctx,
+                                                             const DeploymentRecord& r) {
+  ASSIGN_OR_RETURN(crypto::Identity id, ctx.loadKey());
+  ASSIGN_OR_RETURN(GatewayEndpoint ep, gatewayEndpoint(ctx, r));
+  return publisher::GatewayClient::create(ep.url, ep.nodeKey, id);
 }
 
 void addDeploymentsCommands(CLI::App& app, Context& ctx, int& exitCode) {
@@ -244,17 +255,40 @@ void addDeploymentsCommands(CLI::App& app, Context& ctx, int& exitCode) {
 
   static std::string execId, execService;
   static std::vector<std::string> execArgs;
-  auto* ex = dep->add_subcommand("exec", "Run a command in an instance: exec ID -- CMD ARGS...");
+  static bool execStdin = false, execTty = false;
+  auto* ex = dep->add_subcommand(
+      "exec",
+      "Run a command in an instance: exec ID [-i] [-t] -- CMD ARGS... Without -i/-t it runs to "
+      "completion and prints its output (exit 1 when it fails); with them it is interactive and "
+      "this command exits with the remote exit code");
   ex->add_option("id", execId, "Deployment id")->required();
   ex->add_option("--service", execService, "Component (default: the first one)");
+  ex->add_flag("-i,--stdin", execStdin, "Attach stdin: an interactive session (WebSocket)");
+  ex->add_flag("-t,--tty", execTty,
+               "Allocate a terminal (raw mode locally; needs stdin to be a terminal)");
   ex->add_option("cmd", execArgs, "Command and arguments (after --)")->required();
   ex->callback([&, done] {
     auto rec = findDeploymentRecord(ctx.home(), execId);
     if (!rec.isOk()) return done(rec.status());
-    auto gw = gatewayFor(ctx, *rec);
-    if (!gw.isOk()) return done(gw.status());
     std::string service = execService;
     if (service.empty() && !rec->components.empty()) service = rec->components.front();
+    if (execStdin || execTty) {
+      auto key = ctx.loadKey();
+      if (!key.isOk()) return done(key.status());
+      auto ep = gatewayEndpoint(ctx, *rec);
+      if (!ep.isOk()) return done(ep.status());
+      bool tty = execTty;
+      if (tty && !::isatty(STDIN_FILENO)) {
+        std::cerr << "mercato: stdin is not a terminal; running without a TTY\n";
+        tty = false;
+      }
+      auto code = runInteractiveExec({ep->url, ep->nodeKey, rec->id, service, execArgs, tty}, *key);
+      if (!code.isOk()) return done(code.status());
+      exitCode = *code;
+      return;
+    }
+    auto gw = gatewayFor(ctx, *rec);
+    if (!gw.isOk()) return done(gw.status());
     auto r = (*gw)->exec(rec->id, service, execArgs);
     if (!r.isOk()) return done(r.status());
     if (ctx.globals().json) {

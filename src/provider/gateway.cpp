@@ -286,6 +286,23 @@ void Provider::registerGatewayRoutes(net::Router& router) {
                                                       {"stderr", r->stderrText}});
                     });
                   });
+  // Interactive exec: the same path upgraded to a WebSocket (protocols.md, "Interactive exec").
+  if (!execSessions_) {
+    ExecLimits limits;
+    limits.maxSessions = static_cast<size_t>(opts_.config.execMaxSessions);
+    limits.idleTimeoutMs = opts_.config.execIdleTimeoutMs;
+    execSessions_ = std::make_unique<ExecSessions>(*opts_.runtime, *opts_.clock, limits);
+  }
+  router.addWebSocket(
+      "/gateway/v1/deployments/{id}/exec",
+      [this, authorize](const HttpRequest& req, std::shared_ptr<net::WebSocketConnection> conn)
+          -> Result<net::WebSocketCallbacks> {
+        const auto& id = req.params.at("id");
+        ASSIGN_OR_RETURN(auto rec, authorize(req, id, "exec"));
+        if (rec.state != "active")
+          return failedPrecondition("deployment " + id + " is " + rec.state);
+        return execSessions_->open(id, std::move(conn));
+      });
   router.addAsync(
       "POST", "/gateway/v1/deployments/{id}/macaroons",
       [this, onWorker, authenticate](HttpRequest req, std::shared_ptr<ResponseWriter> w) {

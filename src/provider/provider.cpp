@@ -116,6 +116,7 @@ void Provider::stop() {
   if (claimTimer_) opts_.clock->cancel(claimTimer_);
   if (settler_.joinable()) settler_.join();
   if (gateway_) gateway_->stop();
+  if (execSessions_) execSessions_->closeAll();
   while (logStreams_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   // Persist the traffic counters so the next start continues them.
   if (auto all = store_->deployments(false); all.isOk())

@@ -28,6 +28,7 @@
 #include "crypto/keys.hpp"
 #include "ledger/ledger.hpp"
 #include "net/server.hpp"
+#include "provider/exec_sessions.hpp"
 #include "provider/facade/facade.hpp"
 #include "provider/provider_config.hpp"
 #include "provider/provider_store.hpp"
@@ -125,6 +126,7 @@ class Provider : public FacadeBackend {
   std::thread settler_;
   TimerId claimTimer_ = 0;
   std::atomic<int> logStreams_{0};  // log streams on their own threads; stop() waits for them
+  std::unique_ptr<ExecSessions> execSessions_;  // interactive exec over WebSocket
   std::unique_ptr<bidengine::BidEngine> bidEngine_;
 };
 

@@ -34,9 +34,18 @@ Result<ProviderConfig> fromYamlUnchecked(const YAML::Node& root, const std::stri
                                 "bidding"},
                                "", origin));
   YAML::Node gw = section(root, "gateway");
-  RETURN_IF_ERROR(yamlOnlyKeys(gw, {"listen", "url"}, "gateway", origin));
+  RETURN_IF_ERROR(yamlOnlyKeys(
+      gw, {"listen", "url", "execMaxSessions", "execIdleTimeoutSeconds"}, "gateway", origin));
   ASSIGN_OR_RETURN(c.gatewayListen, yamlString(gw, "listen", "gateway", origin, c.gatewayListen));
   ASSIGN_OR_RETURN(c.gatewayUrl, yamlString(gw, "url", "gateway", origin, c.gatewayUrl));
+  ASSIGN_OR_RETURN(c.execMaxSessions,
+                   yamlInt(gw, "execMaxSessions", "gateway", origin, c.execMaxSessions));
+  ASSIGN_OR_RETURN(int64_t execIdleS, yamlInt(gw, "execIdleTimeoutSeconds", "gateway", origin,
+                                              c.execIdleTimeoutMs / 1000));
+  if (c.execMaxSessions < 0 || execIdleS < 1)
+    return invalidArgument(origin +
+                           ": gateway: execMaxSessions must be >= 0 and execIdleTimeoutSeconds >= 1");
+  c.execIdleTimeoutMs = execIdleS * 1000;
   YAML::Node fc = section(root, "facade");
   RETURN_IF_ERROR(yamlOnlyKeys(fc, {"listen", "domain", "url"}, "facade", origin));
   ASSIGN_OR_RETURN(c.facadeListen, yamlString(fc, "listen", "facade", origin, c.facadeListen));

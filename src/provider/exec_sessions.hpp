@@ -1,0 +1,71 @@
+// ExecSessions: the gateway's interactive exec (docs/protocols.md, "Interactive exec"). Each
+// WebSocket the gateway accepted on /gateway/v1/deployments/{id}/exec/ws (after authorizing the
+// owner or an "exec" macaroon) is bridged to one runtime::ExecSession: the client's first
+// message says what to run; binary frames carry stdin (client -> provider) and stdout/stderr
+// (provider -> client) with a one-byte channel prefix; text frames carry control messages
+// (resize, eof, terminate; started, exit, error).
+//
+// Limits: at most `maxSessions` at once (the upgrade is refused with 429 above it), and a
+// session with no traffic either way for `idleTimeoutMs` (on the injected Clock) is told so,
+// its process is killed and the WebSocket closed.
+//
+// Threads: WebSocket callbacks arrive on the gateway's I/O threads and must not block, so the
+// start of a process and the teardown of a session (which joins its thread) run on a small
+// worker pool owned here. Output and exit arrive on each session's own thread.
+// Thread-safety: every method may be called from any thread. The destructor closes every
+// session and waits for their teardown.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "common/clock.hpp"
+#include "common/status.hpp"
+#include "net/server.hpp"
+#include "runtime/runtime.hpp"
+
+namespace mercato {
+class WorkerPool;
+}
+
+namespace mercato::provider {
+
+struct ExecLimits {
+  size_t maxSessions = 16;
+  int64_t idleTimeoutMs = 15 * 60 * 1000;
+  size_t maxArgs = 256;
+};
+
+class ExecSessions {
+ public:
+  ExecSessions(runtime::Runtime& runtime, Clock& clock, ExecLimits limits);
+  ~ExecSessions();
+
+  // For an authorized upgrade on deployment `id`: reserves a slot (kResourceExhausted when
+  // full, kUnimplemented when the backend has no interactive exec) and returns the callbacks
+  // that run the protocol on `connection`.
+  Result<net::WebSocketCallbacks> open(const std::string& deployment,
+                                       std::shared_ptr<net::WebSocketConnection> connection);
+  size_t active() const;
+  // Terminates every session and waits until all are torn down.
+  void closeAll();
+
+  struct Bridge;
+
+ private:
+  void finished(Bridge* bridge);  // a bridge is fully torn down
+
+  runtime::Runtime& runtime_;
+  Clock& clock_;
+  ExecLimits limits_;
+  std::unique_ptr<WorkerPool> pool_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<std::shared_ptr<Bridge>> bridges_;
+};
+
+}  // namespace mercato::provider
