@@ -341,10 +341,9 @@ void RuncRuntime::emit(const std::string& deployment, const std::string& service
 Result<image::Image> RuncRuntime::resolveImage(const ServiceSpec& svc) {
   static constexpr std::string_view kLayout = "oci-layout:";
   if (svc.image.rfind(kLayout, 0) == 0) {
-    std::string path = svc.image.substr(kLayout.size());
-    auto found = images_->find(svc.image);
-    if (found.isOk()) return found;
-    return images_->importLayout(path, svc.image);
+    // The layout's own image (by platform when it holds several): "oci-layout:<path>" is not
+    // an image reference, so it can neither name an image in the layout nor key the store.
+    return images_->importLayout(svc.image.substr(kLayout.size()));
   }
   return images_->pull(svc.image);
 }
