@@ -171,4 +171,9 @@ std::string shortTime(int64_t ms) {
   return buf;
 }
 
+std::string priceLine(const ledger::Prices& p) {
+  return formatAmount(p.cpuSecond) + "/cpu-s " + formatAmount(p.memGibSecond) + "/GiB-s " +
+         formatAmount(p.egressGib) + "/GiB-egress " + formatAmount(p.requests1k) + "/1k-req";
+}
+
 }  // namespace mercato::cli

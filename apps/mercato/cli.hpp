@@ -69,6 +69,8 @@ Result<Micros> amountArg(const std::string& flag, const std::string& text);
 std::string shortTime(int64_t ms);
 // "12.5 MER"
 std::string money(Micros m);
+// "0.0001/cpu-s 0.00002/GiB-s 0.05/GiB-egress 0.001/1k-req"
+std::string priceLine(const ledger::Prices& p);
 
 // Escrow transactions, shared by `escrow open|deposit|close` and `deploy`/`deployments`.
 // openEscrow pins the provider's current prices as the expected terms, so a price change in
@@ -86,6 +88,7 @@ void addLedgerCommands(CLI::App& app, Context& ctx, int& exitCode);
 void addRegistryCommands(CLI::App& app, Context& ctx, int& exitCode);
 void addDeployCommands(CLI::App& app, Context& ctx, int& exitCode);
 void addDeploymentsCommands(CLI::App& app, Context& ctx, int& exitCode);
+void addMarketCommands(CLI::App& app, Context& ctx, int& exitCode);  // orders, bids, provider
 void addP2pCommands(CLI::App& app, Context& ctx, int& exitCode);
 
 }  // namespace mercato::cli

@@ -1,5 +1,6 @@
 // mercato deploy app.yaml [--provider ADDR | --select cheapest|latency|manual] [--deposit AMOUNT]
 //                         [--max-price cpu=..,mem=..,egress=..,req=..] [--attr k=v]...
+// mercato deploy app.yaml --auction [--wait 10s] [--select cheapest|score|manual] ...
 //
 // The publishing flow of docs/operations.md ("Publishing"): validate the manifest, choose a
 // provider from the registry, open the escrow while the bundle is sealed (the escrow id is known
@@ -15,6 +16,7 @@
 #include "common/money.hpp"
 #include "common/units.hpp"
 #include "manifest/manifest.hpp"
+#include "mercato/auction.hpp"
 #include "mercato/cli.hpp"
 #include "mercato/deployments.hpp"
 #include "net/client.hpp"
@@ -131,6 +133,8 @@ Table candidateTable(const std::vector<publisher::Candidate>& cands, bool number
 struct DeployFlags {
   std::string manifestPath, provider, select = "cheapest", deposit, maxPrice;
   std::vector<std::string> attributes;
+  bool auction = false;
+  std::string wait = "10s";
 };
 
 Result<ledger::ProviderRecord> chooseProvider(Context& ctx, ledger::Ledger& l, const DeployFlags& f,
@@ -193,20 +197,40 @@ Status runDeploy(Context& ctx, const DeployFlags& f) {
   }
   ASSIGN_OR_RETURN(crypto::Identity id, ctx.loadKey());
   ASSIGN_OR_RETURN(ledger::Ledger * l, ctx.ledger());
-  ASSIGN_OR_RETURN(ledger::ProviderRecord p, chooseProvider(ctx, *l, f, req, m.name));
+  ledger::ProviderRecord p;
+  std::string escrowId;
+  Micros amount = 0;
+  // Direct selection opens the escrow while the bundle is sealed; an auction's escrow is the
+  // accepted lease, which exists before sealing starts.
+  std::optional<std::future<Result<ledger::TxReceipt>>> opening;
+  if (f.auction) {
+    AuctionOptions a;
+    a.select = f.select;
+    ASSIGN_OR_RETURN(a.waitMs, manifest::parseDurationMs(f.wait));
+    a.deposit = deposit.value_or(10 * kMicrosPerToken);
+    a.maxPrice = {req.maxPrices.cpuSecond, req.maxPrices.memGibSecond, req.maxPrices.egressGib,
+                  req.maxPrices.requests1k};
+    a.attributes = req.attributes;
+    a.tty = tty;
+    ASSIGN_OR_RETURN(AuctionWin won, runAuction(ctx, *l, id, m, a));
+    p = won.provider;
+    escrowId = won.escrowId;
+    amount = won.deposit;
+  } else {
+    ASSIGN_OR_RETURN(p, chooseProvider(ctx, *l, f, req, m.name));
+    // Default deposit: one hour at peak under this provider's prices, at least 1 MER.
+    const Micros hourly = publisher::estimateHourlyCost(p.prices, req.cpuMillis, req.memoryBytes);
+    amount = deposit.value_or(std::max<Micros>(hourly, kMicrosPerToken));
+    if (tty)
+      std::cerr << "provider  " << p.owner << " (" << p.gatewayUrl << "), est. " << money(hourly)
+                << "/h at peak\nescrow    opening with " << money(amount) << "\n";
+    // The escrow id is known before the open lands, so sealing runs while the ledger commits.
+    ASSIGN_OR_RETURN(uint64_t nonce, l->nextNonce(id.address()));
+    escrowId = ledger::escrowIdFor(id.address(), nonce);
+    opening = std::async(std::launch::async,
+                         [&, nonce] { return openEscrow(ctx, id, p, amount, nonce); });
+  }
   ASSIGN_OR_RETURN(crypto::PublicKey nodeKey, crypto::PublicKey::fromHex(p.nodeKey));
-  // Default deposit: one hour at peak under this provider's prices, at least 1 MER.
-  const Micros hourly = publisher::estimateHourlyCost(p.prices, req.cpuMillis, req.memoryBytes);
-  const Micros amount = deposit.value_or(std::max<Micros>(hourly, kMicrosPerToken));
-  if (tty)
-    std::cerr << "provider  " << p.owner << " (" << p.gatewayUrl << "), est. " << money(hourly)
-              << "/h at peak\nescrow    opening with " << money(amount) << "\n";
-
-  // The escrow id is known before the open lands, so sealing runs while the ledger commits.
-  ASSIGN_OR_RETURN(uint64_t nonce, l->nextNonce(id.address()));
-  const std::string escrowId = ledger::escrowIdFor(id.address(), nonce);
-  auto opening =
-      std::async(std::launch::async, [&] { return openEscrow(ctx, id, p, amount, nonce); });
   bundle::BundleHeader h;
   h.manifest = m;
   h.escrowId = escrowId;
@@ -218,8 +242,10 @@ Status runDeploy(Context& ctx, const DeployFlags& f) {
     return bundle::buildSealedBundle(id, nodeKey, std::move(h),
                                      [&](uint64_t n) { bar.update(n, 0); });
   }();
-  Result<ledger::TxReceipt> opened = opening.get();
-  if (!opened.isOk()) return opened.status().withContext("opening the escrow with " + p.owner);
+  if (opening) {
+    Result<ledger::TxReceipt> opened = opening->get();
+    if (!opened.isOk()) return opened.status().withContext("opening the escrow with " + p.owner);
+  }
   // From here on the deposit sits in the escrow: on failure, close it so it is refunded.
   auto refund = [&](const Status& why) {
     auto c = closeEscrow(ctx, escrowId);
@@ -273,11 +299,18 @@ void addDeployCommands(CLI::App& app, Context& ctx, int& exitCode) {
   auto* d = app.add_subcommand("deploy", "Deploy an application manifest on a provider");
   d->add_option("manifest", f.manifestPath, "The application manifest (app.yaml)")->required();
   auto* prov = d->add_option("--provider", f.provider, "Deploy on this provider (owner address)");
-  d->add_option("--select", f.select,
-                "How to choose a provider: cheapest (default), latency, manual")
-      ->excludes(prov);
+  auto* sel = d->add_option("--select", f.select,
+                            "How to choose: cheapest (default), latency, manual; with --auction "
+                            "cheapest, score, manual");
+  sel->excludes(prov);
+  auto* auc = d->add_flag("--auction", f.auction,
+                          "Put an order on the ledger and let providers bid for it");
+  auc->excludes(prov);
+  d->add_option("--wait", f.wait, "With --auction: how long to collect bids (default 10s)")
+      ->needs(auc);
   d->add_option("--deposit", f.deposit,
-                "Initial escrow deposit (default: 1 hour at peak resources, at least 1 MER)");
+                "Initial escrow deposit (default: 1 hour at peak resources, at least 1 MER; "
+                "10 MER with --auction)");
   d->add_option("--max-price", f.maxPrice,
                 "Price ceilings, e.g. cpu=0.0001,mem=0.00002,egress=0.05,req=0.001");
   d->add_option("--attr", f.attributes, "Required provider attribute KEY=VALUE (repeatable)");

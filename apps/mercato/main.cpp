@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   mercato::cli::addRegistryCommands(app, ctx, exitCode);
   mercato::cli::addDeployCommands(app, ctx, exitCode);
   mercato::cli::addDeploymentsCommands(app, ctx, exitCode);
+  mercato::cli::addMarketCommands(app, ctx, exitCode);
   mercato::cli::addP2pCommands(app, ctx, exitCode);
   try {
     app.parse(argc, argv);

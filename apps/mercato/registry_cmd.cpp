@@ -11,11 +11,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string priceLine(const ledger::Prices& p) {
-  return formatAmount(p.cpuSecond) + "/cpu-s " + formatAmount(p.memGibSecond) + "/GiB-s " +
-         formatAmount(p.egressGib) + "/GiB-egress " + formatAmount(p.requests1k) + "/1k-req";
-}
-
 std::string providerText(const ledger::ProviderRecord& p) {
   std::string attrs;
   for (const auto& [k, v] : p.attributes) attrs += (attrs.empty() ? "" : ", ") + k + "=" + v;

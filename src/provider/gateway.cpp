@@ -59,6 +59,8 @@ void Provider::registerGatewayRoutes(net::Router& router) {
   router.add("GET", "/healthz", [](const HttpRequest&) {
     return HttpResponse::json(200, {{"status", "ok"}});
   });
+  router.add("GET", "/status",
+             [this](const HttpRequest&) { return HttpResponse::json(200, statusJson()); });
 
   // --- intake
   router.addAsync("POST", "/gateway/v1/deployments",

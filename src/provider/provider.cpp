@@ -218,6 +218,11 @@ Result<nlohmann::json> Provider::acceptBundle(std::string_view sealed) {
   if (static_cast<int64_t>(sealed.size()) > opts_.config.maxBundleBytes)
     return tooLarge("bundle: " + std::to_string(sealed.size()) + " bytes is over this provider's " +
                     std::to_string(opts_.config.maxBundleBytes) + " limit");
+  ++pendingIntakes_;
+  struct Pending {
+    std::atomic<size_t>& n;
+    ~Pending() { --n; }
+  } pending{pendingIntakes_};
   std::lock_guard intake(intakeMu_);
   std::string work = opts_.dataDir + "/bundles/incoming-" + std::to_string(::getpid()) + "-" +
                      std::to_string(opts_.clock->nowMillis());
@@ -256,9 +261,22 @@ Result<nlohmann::json> Provider::acceptBundle(std::string_view sealed) {
                               ledger::escrowStateName(escrow->state) + ", not open");
   if (escrow->balance() <= 0)
     return Status(Code::kPaymentRequired, "bundle: escrow " + h.escrowId + " is not funded");
-  if (!(escrow->terms == opts_.config.prices))
-    return failedPrecondition("bundle: escrow " + h.escrowId +
-                              " terms don't match this provider's current prices");
+  if (!(escrow->terms == opts_.config.prices)) {
+    // A lease won in an auction carries the bid's price, not the list price; the app must then
+    // fit what the order asked for.
+    auto lease = opts_.ledger->lease(h.escrowId);
+    if (!lease.isOk() || lease->provider != address_ || !(lease->price == escrow->terms))
+      return failedPrecondition("bundle: escrow " + h.escrowId +
+                                " terms don't match this provider's current prices");
+    ASSIGN_OR_RETURN(auto order, opts_.ledger->order(lease->order));
+    const ledger::Capacity leased = order.requirements.total();
+    if (h.manifest.peakCpuMillis() > leased.cpu || h.manifest.peakMemoryBytes() > leased.memory)
+      return failedPrecondition(
+          "bundle: the app needs " + std::to_string(h.manifest.peakCpuMillis()) + "m CPU and " +
+          std::to_string(h.manifest.peakMemoryBytes()) + " bytes at peak, more than lease " +
+          lease->id + " covers (" + std::to_string(leased.cpu) + "m, " +
+          std::to_string(leased.memory) + " bytes)");
+  }
   ASSIGN_OR_RETURN(auto existing, store_->deploymentForEscrow(h.escrowId));
   if (existing)
     return alreadyExists("bundle: escrow " + h.escrowId + " already funds deployment " +

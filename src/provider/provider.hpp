@@ -85,6 +85,8 @@ class Provider : public FacadeBackend {
   std::vector<Upstream> readyUpstreams(const std::string& deployment) override;
   Status scaleTo(const std::string& deployment, int replicas) override;
 
+  // GET /status (status.cpp): cluster inventory and leases, the bid engine, the manifests.
+  nlohmann::json statusJson();
   // The bid engine, when provider.yaml enables bidding; nullptr otherwise.
   bidengine::BidEngine* bidEngine() { return bidEngine_.get(); }
 
@@ -128,6 +130,7 @@ class Provider : public FacadeBackend {
   std::atomic<int> logStreams_{0};  // log streams on their own threads; stop() waits for them
   std::unique_ptr<ExecSessions> execSessions_;  // interactive exec over WebSocket
   std::unique_ptr<bidengine::BidEngine> bidEngine_;
+  std::atomic<size_t> pendingIntakes_{0};  // bundles being checked and deployed right now
 };
 
 }  // namespace mercato::provider
