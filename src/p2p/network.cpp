@@ -79,7 +79,18 @@ Network Network::fromKey(std::string name, const std::array<uint8_t, 32>& key) {
   crypto_generichash(n.aeadKey_.data(), n.aeadKey_.size(),
                      reinterpret_cast<const uint8_t*>(kAead.data()), kAead.size(), key.data(),
                      key.size());
+  constexpr std::string_view kTag = "mercato-p2p-tag-v1";
+  crypto_generichash(n.tagKey_.data(), n.tagKey_.size(),
+                     reinterpret_cast<const uint8_t*>(kTag.data()), kTag.size(), key.data(),
+                     key.size());
   return n;
+}
+
+NetworkId Network::wireTag(std::span<const uint8_t, 24> nonce) const {
+  NetworkId tag;
+  crypto_generichash(tag.bytes.data(), tag.bytes.size(), nonce.data(), nonce.size(), tagKey_.data(),
+                     tagKey_.size());
+  return tag;
 }
 
 Status Network::validateName(std::string_view name) {

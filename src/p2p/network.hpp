@@ -9,10 +9,15 @@
 // 32-byte key; its shareable text form carries a local name and a checksum:
 //   "mnet1" + base32(version u8 = 1 || name length u8 || name || key [32] || checksum [4])
 //   checksum = first 4 bytes of BLAKE2b-256("mercato-netkey" || everything before it)
-// On the wire a network is named only by its id, a hash that reveals neither key nor name:
+// A network's id is a hash that reveals neither key nor name:
 //   public:  id = BLAKE2b-256("mercato-p2p-public-v1")[0..16)
 //   private: id = BLAKE2b-256("mercato-p2p-netid-v1" || key)[0..16)
-// and a private network's traffic is encrypted under
+// The public id is what its packets carry. A private network's packets carry instead a tag that
+// changes with every packet, so that an outsider cannot even tell which packets (and so which
+// nodes) belong to the same private network:
+//   tag = BLAKE2b-128(message = the packet's 24-byte nonce, key = tag key)
+//   tag key  = BLAKE2b-256(message = "mercato-p2p-tag-v1", key = network key)
+// and its traffic is encrypted under
 //   aead key = BLAKE2b-256(message = "mercato-p2p-aead-v1", key = network key)
 // (docs/p2p.md, "Wire protocol"). Two nodes holding different keys under the same name are in
 // different networks and cannot read each other.
@@ -23,6 +28,7 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -66,6 +72,8 @@ class Network {
   std::string keyText() const;
   // The XChaCha20-Poly1305 key for this network's traffic (private networks only). Secret.
   const std::array<uint8_t, 32>& aeadKey() const { return aeadKey_; }
+  // The header tag of a private network's packet with this nonce (see above).
+  NetworkId wireTag(std::span<const uint8_t, 24> nonce) const;
 
  private:
   Network() = default;
@@ -74,6 +82,7 @@ class Network {
   bool private_ = false;
   std::array<uint8_t, 32> key_{};
   std::array<uint8_t, 32> aeadKey_{};
+  std::array<uint8_t, 32> tagKey_{};
   NetworkId id_;
 };
 

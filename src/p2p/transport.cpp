@@ -97,13 +97,7 @@ struct UdpTransport::Impl {
         std::chrono::duration_cast<std::chrono::microseconds>(clock.steadyNow().time_since_epoch())
             .count();
     if (!limiter.allow(source, nowMicros)) return count(DropReason::kRateLimited, source, "");
-    OpenResult r = openPacket(
-        std::string_view(buffer.data(), n),
-        [this](const NetworkId& id) -> const Network* {
-          auto it = networks.find(id);
-          return it == networks.end() ? nullptr : &it->second;
-        },
-        options.maxPacketBytes);
+    OpenResult r = openPacket(std::string_view(buffer.data(), n), joined, options.maxPacketBytes);
     if (!r.opened) return count(r.reason, source, r.detail);
     Message& m = r.opened->message;
     if (!guard.accept(m.sender, m.seq, m.timeMs, clock.nowMillis()))
@@ -130,6 +124,12 @@ struct UdpTransport::Impl {
   std::vector<char> buffer;
   udp::endpoint from;
   std::map<NetworkId, Network> networks;
+  JoinedNetworks joined;  // pointers into `networks`, for the decoder
+
+  void rebuildJoined() {
+    joined.clear();
+    for (const auto& [id, net] : networks) joined.push_back(&net);
+  }
   ReplayGuard guard;
   RateLimiter limiter;
   Handler handler;
@@ -204,9 +204,13 @@ bool UdpTransport::onIoThread() const {
 
 void UdpTransport::addNetwork(const Network& net) {
   impl_->networks.insert_or_assign(net.id(), net);
+  impl_->rebuildJoined();
 }
 
-void UdpTransport::removeNetwork(const NetworkId& id) { impl_->networks.erase(id); }
+void UdpTransport::removeNetwork(const NetworkId& id) {
+  impl_->networks.erase(id);
+  impl_->rebuildJoined();
+}
 
 const Network* UdpTransport::network(const NetworkId& id) const {
   auto it = impl_->networks.find(id);

@@ -171,12 +171,13 @@ Result<std::string> sealPacket(const Network& net, const crypto::Identity& self,
   pkt.raw(kMagic);
   pkt.u8(kVersion);
   pkt.u8(net.isPrivate() ? kKindPrivate : kKindPublic);
-  pkt.fixed(net.id().bytes);
   if (!net.isPrivate()) {
+    pkt.fixed(net.id().bytes);
     pkt.raw(msg.bytes());
   } else {
     std::array<uint8_t, kNonceBytes> nonce{};
     randombytes_buf(nonce.data(), nonce.size());
+    pkt.fixed(net.wireTag(nonce).bytes);
     pkt.fixed(nonce);
     const std::string ad = pkt.bytes();
     std::string ct(msg.bytes().size() + kTagBytes, '\0');
@@ -195,7 +196,7 @@ Result<std::string> sealPacket(const Network& net, const crypto::Identity& self,
   return std::move(pkt.bytes());
 }
 
-OpenResult openPacket(std::string_view packet, const NetworkLookup& lookup, size_t maxBytes) {
+OpenResult openPacket(std::string_view packet, const JoinedNetworks& joined, size_t maxBytes) {
   if (packet.size() > maxBytes)
     return drop(DropReason::kOversized, std::to_string(packet.size()) + " bytes");
   ByteReader hdr(packet);
@@ -209,18 +210,25 @@ OpenResult openPacket(std::string_view packet, const NetworkLookup& lookup, size
     return drop(DropReason::kMalformed, "unsupported version " + std::to_string(version));
   if (kind != kKindPublic && kind != kKindPrivate)
     return drop(DropReason::kMalformed, "unknown packet kind");
-  const Network* net = lookup(id);
-  if (!net) return drop(DropReason::kUnknownNetwork, "network " + id.hex());
-  if (net->isPrivate() != (kind == kKindPrivate))
-    return drop(DropReason::kMalformed, "packet kind does not match the network");
+  if (kind == kKindPrivate && packet.size() < kHeaderBytes + kNonceBytes + kTagBytes)
+    return drop(DropReason::kMalformed, "private packet too short");
+  const Network* net = nullptr;
+  if (kind == kKindPublic) {
+    for (const Network* n : joined)
+      if (!n->isPrivate() && n->id() == id) net = n;
+  } else {
+    std::span<const uint8_t, kNonceBytes> nonce(
+        reinterpret_cast<const uint8_t*>(packet.data() + kHeaderBytes), kNonceBytes);
+    for (const Network* n : joined)
+      if (n->isPrivate() && n->wireTag(nonce) == id) net = n;
+  }
+  if (!net) return drop(DropReason::kUnknownNetwork, "network tag " + id.hex());
 
   std::string plain;
   std::string_view msgBytes;
   if (kind == kKindPublic) {
     msgBytes = packet.substr(kHeaderBytes);
   } else {
-    if (packet.size() < kHeaderBytes + kNonceBytes + kTagBytes)
-      return drop(DropReason::kMalformed, "private packet too short");
     const std::string_view ad = packet.substr(0, kHeaderBytes + kNonceBytes);
     const std::string_view ct = packet.substr(ad.size());
     plain.resize(ct.size() - kTagBytes);
@@ -249,7 +257,7 @@ OpenResult openPacket(std::string_view packet, const NetworkLookup& lookup, size
   if (!r.ok() || !r.atEnd()) return drop(DropReason::kMalformed, "truncated message");
   if (type < 1 || type > 5) return drop(DropReason::kMalformed, "unknown type");
   m.type = static_cast<MsgType>(type);
-  if (!crypto::verify(m.sender, signingBytes(id, msgBytes.substr(0, unsignedLen)), sig))
+  if (!crypto::verify(m.sender, signingBytes(net->id(), msgBytes.substr(0, unsignedLen)), sig))
     return drop(DropReason::kBadSignature, std::string(msgTypeName(m.type)));
   std::string why;
   if (!decodeBody(body, m, why)) return drop(DropReason::kMalformed, why);

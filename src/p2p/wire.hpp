@@ -1,9 +1,10 @@
 // The p2p wire protocol: one UDP datagram is one signed message in one network, encrypted when
 // the network is private. docs/p2p.md ("Wire protocol") is the reference; in short (big-endian):
 //
-//   packet  = "MP2P" | version u8 (=1) | kind u8 (0 public, 1 private) | network id [16]
-//             | kind 0: message
-//             | kind 1: nonce [24] | XChaCha20-Poly1305(message, ad = the 46 bytes before it)
+//   packet  = "MP2P" | version u8 (=1) | kind u8 (0 public, 1 private)
+//             | kind 0: network id [16] | message
+//             | kind 1: tag [16] | nonce [24] | XChaCha20-Poly1305(message, ad = the 46 bytes
+//               before it), tag = Network::wireTag(nonce) (unlinkable across packets)
 //   message = type u8 | sender public key [32] | seq u64 | time ms u64 | body str16
 //             | signature [64]
 //   signature = Ed25519 over "mercato-p2p-msg-v1\0" | network id | message without signature
@@ -93,10 +94,12 @@ struct OpenResult {
   DropReason reason = DropReason::kNone;
   std::string detail;  // for debug logs
 };
-using NetworkLookup = std::function<const Network*(const NetworkId&)>;
+// The networks a node has joined (the public one and private ones); a private packet is matched
+// by computing each private network's tag for its nonce.
+using JoinedNetworks = std::vector<const Network*>;
 
-// Checks and decodes one datagram. `lookup` returns the joined network with an id, or null.
-OpenResult openPacket(std::string_view packet, const NetworkLookup& lookup,
+// Checks and decodes one datagram.
+OpenResult openPacket(std::string_view packet, const JoinedNetworks& joined,
                       size_t maxBytes = kMaxPacketBytes);
 
 }  // namespace mercato::p2p

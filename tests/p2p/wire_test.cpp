@@ -106,10 +106,10 @@ TEST(IdentityRecord, SignsEncodesAndDetectsTampering) {
   EXPECT_EQ(r.toJson()["peerId"], peerIdFromKey(id.publicKey()));
 }
 
-const Network* lookupIn(const std::vector<Network>& nets, const NetworkId& id) {
-  for (const auto& n : nets)
-    if (n.id() == id) return &n;
-  return nullptr;
+JoinedNetworks joinedOf(const std::vector<Network>& nets) {
+  JoinedNetworks j;
+  for (const auto& n : nets) j.push_back(&n);
+  return j;
 }
 
 Message pong() {
@@ -127,7 +127,7 @@ TEST(Wire, PublicAndPrivatePacketsRoundTrip) {
   auto self = idFromByte(3);
   auto priv = *Network::createPrivate("lab");
   std::vector<Network> nets = {Network::publicNetwork(), priv};
-  auto lookup = [&](const NetworkId& id) { return lookupIn(nets, id); };
+  const JoinedNetworks lookup = joinedOf(nets);
   for (const Network& net : nets) {
     auto pkt = sealPacket(net, self, pong());
     ASSERT_TRUE(pkt.isOk()) << pkt.status().toString();
@@ -165,7 +165,7 @@ TEST(Wire, EveryBadPacketIsDroppedWithItsReason) {
   auto priv = *Network::createPrivate("lab");
   auto wrongKey = *Network::createPrivate("lab");
   std::vector<Network> nets = {Network::publicNetwork(), priv};
-  auto lookup = [&](const NetworkId& id) { return lookupIn(nets, id); };
+  const JoinedNetworks lookup = joinedOf(nets);
   auto reasonOf = [&](std::string_view bytes) { return openPacket(bytes, lookup).reason; };
 
   EXPECT_EQ(reasonOf(""), DropReason::kMalformed);
@@ -193,12 +193,15 @@ TEST(Wire, EveryBadPacketIsDroppedWithItsReason) {
   flipped[prv.size() - 1] ^= 1;
   EXPECT_EQ(reasonOf(flipped), DropReason::kDecryptFailed);
   std::string header = prv;
-  header[30] ^= 1;  // the nonce is authenticated data too
-  EXPECT_EQ(reasonOf(header), DropReason::kDecryptFailed);
-  // A private network's id with a public (plaintext) packet.
+  header[30] ^= 1;  // the nonce selects the tag: another nonce, no network
+  EXPECT_EQ(reasonOf(header), DropReason::kUnknownNetwork);
+  // The tag changes with every packet: outsiders cannot group a network's packets.
+  EXPECT_NE(prv.substr(6, 16), sealPacket(priv, self, pong())->substr(6, 16));
+  EXPECT_EQ(reasonOf(prv.substr(0, 50)), DropReason::kMalformed);
+  // A private packet relabelled as public matches no public network.
   std::string kindSwap = prv;
   kindSwap[5] = 0;
-  EXPECT_EQ(reasonOf(kindSwap), DropReason::kMalformed);
+  EXPECT_EQ(reasonOf(kindSwap), DropReason::kUnknownNetwork);
   // Encoder limits.
   Message tooMany = pong();
   tooMany.known.assign(kMaxGossipEntries + 1, tooMany.known[0]);
