@@ -1,11 +1,14 @@
 // p2p_sim: the discovery simulation at 1k and 10k nodes (tests/p2p/discovery/sim.hpp), printing
-// per round the share of viable neighbours found, messages, bytes and engine CPU per node.
+// per round the share of viable neighbours found, messages, bytes and simulator CPU per node.
 // Results are recorded in bench/RESULTS.md ("P2P discovery (issue 6)").
 //
 //   p2p_sim [--nodes 1000,10000] [--rounds 6] [--neighbours 25] [--jitter-ms 0] [--loss 0]
 //           [--nearby-seeds 2] [--random-seeds 1] [--private] [--seed 1]
+//   p2p_sim --engine-only   one engine in steady state, CPU per round at 25/50/100 neighbours
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -14,7 +17,77 @@
 
 #include "sim.hpp"
 
+#include <time.h>
+
 using namespace mercato::p2p;
+
+namespace {
+
+double threadCpuMicros() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
+}
+
+struct Capture final : DiscoveryTransport {
+  void sendPing(const NodeAddr& to, uint64_t nonce) override { pings.push_back({to, nonce}); }
+  void sendPong(const NodeAddr&, uint64_t, const std::vector<NodeAddr>&) override { ++pongs; }
+  std::vector<std::pair<NodeAddr, uint64_t>> pings;
+  uint64_t pongs = 0;
+};
+
+// One engine in steady state, alone in the process (its state stays in the caches, as in a
+// real node): `neighbours` nodes within maxPing (RTT 4..48 ms), 3x as many in the ring beyond
+// (55..100 ms). Each round it pings its neighbours, gets their pongs (24 nodes drawn from the
+// neighbourhood and the ring) and answers as many pings. Returns CPU us per round and the
+// number of nodes it keeps.
+std::pair<double, size_t> engineOnly(size_t neighbours, int rounds) {
+  mercato::FakeClock clock;
+  Capture t;
+  DiscoveryConfig c;
+  const size_t all = neighbours * 4;
+  auto addr = [](size_t i) {
+    return NodeAddr{"mpeer1" + std::string(50, 'a') + std::to_string(1000 + i),
+                    "10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250) + ":7946"};
+  };
+  std::vector<int64_t> rttMs(all + 1);
+  std::mt19937_64 rng(7);
+  for (size_t i = 1; i <= all; ++i) {
+    c.initialNodes.push_back(addr(i));
+    rttMs[i] = i <= neighbours ? 4 + static_cast<int64_t>(rng() % 45)
+                               : 55 + static_cast<int64_t>(rng() % 46);
+  }
+  c.maxProbesPerRound = all;  // let the warm-up measure everyone in one round
+  Discovery d(c, clock, t, addr(0), 1);
+  auto answerAll = [&] {
+    std::vector<std::pair<int64_t, std::pair<NodeAddr, uint64_t>>> due;
+    for (auto& p : t.pings) due.push_back({rttMs[std::stoul(p.first.id.substr(56)) - 1000], p});
+    t.pings.clear();
+    std::sort(due.begin(), due.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    int64_t now = 0;
+    for (auto& [rtt, p] : due) {
+      clock.advance(mercato::Millis(rtt - now));
+      now = rtt;
+      std::vector<NodeAddr> gossip;
+      for (int k = 0; k < 24; ++k) gossip.push_back(addr(1 + rng() % all));
+      d.onPong(p.first, p.second, std::move(gossip));
+    }
+    return now;
+  };
+  double cpu = 0;
+  for (int r = 0; r < rounds + 10; ++r) {
+    const double t0 = threadCpuMicros();
+    d.round();
+    const int64_t spent = answerAll();
+    for (size_t i = 1; i <= neighbours; ++i) d.onPing(addr(i), rng());
+    if (r >= 10) cpu += threadCpuMicros() - t0;  // the first rounds are the warm-up
+    clock.advance(mercato::Millis(c.pingPeriodMs - spent));
+  }
+  return {cpu / rounds, d.knownCount()};
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"Latency-bounded discovery simulation"};
@@ -33,7 +106,17 @@ int main(int argc, char** argv) {
   app.add_option("--gossip", base.discovery.maxGossipNodes, "maxGossipNodes");
   app.add_flag("--private", base.wire.privateNetwork, "size messages as in a private network");
   app.add_option("--seed", base.seed, "RNG seed");
+  bool engine = false;
+  app.add_flag("--engine-only", engine,
+               "measure one engine in steady state (CPU per round without a simulator)");
   CLI11_PARSE(app, argc, argv);
+  if (engine) {
+    for (size_t k : {25, 50, 100}) {
+      const auto [cpu, known] = engineOnly(k, 2000);
+      std::printf("one engine, %zu neighbours (%zu kept): %.1f us CPU per round\n", k, known, cpu);
+    }
+    return 0;
+  }
 
   std::vector<size_t> counts;
   std::stringstream ss(nodesList);

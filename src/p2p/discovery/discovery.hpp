@@ -10,7 +10,8 @@
 //   - keep the nodes whose RTT <= threshold() and merge the node lists they gossip into the
 //     candidates; candidates learned during a round are probed in the same round, within the
 //     round's probe budget (a latency-bounded search that needs no extra round per hop);
-//   - prune known nodes beyond threshold(), except the closest one when nothing is in range;
+//   - prune known nodes beyond threshold(), except the closest one when nothing is in range
+//     (and while nothing at all is within maxPing, follow every answering node's list);
 //   - threshold() = maxPing while at least minKnown nodes are within maxPing, and
 //     maxPing * sqrt(minKnown / inRange) below that (inRange = 0 counts as 1);
 //   - a node that pings us is probed at once (it was told about us, so it is probably near);
