@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -350,6 +351,57 @@ TEST_F(DiscoveryTest, WorkPerRoundIsBoundedWhateverTheGossip) {
     EXPECT_LE(transport.pings.size() - mark, d->knownCount() + c.maxProbesPerRound);
     EXPECT_LE(d->stats().candidates, c.maxCandidates);
   }
+}
+
+TEST_F(DiscoveryTest, RandomHostileTrafficKeepsEveryBound) {
+  // Gossip is untrusted: random pings, pongs with guessed and replayed nonces, lists full of
+  // self, duplicates, empty fields and unknown nodes. Nothing crashes and no bound is exceeded.
+  DiscoveryConfig c = config({node(1), node(2)});
+  c.maxKnown = 20;
+  c.maxCandidates = 30;
+  c.maxProbesPerRound = 10;
+  c.farMemory = 40;
+  make(c);
+  d->start();
+  std::mt19937_64 rng(3);
+  auto randomNode = [&] {
+    switch (rng() % 8) {
+      case 0:
+        return node(0);  // ourselves
+      case 1:
+        return NodeAddr{"", "1.2.3.4:5"};
+      case 2:
+        return NodeAddr{"peer" + std::to_string(rng() % 5), ""};
+      default:
+        return node(static_cast<int>(rng() % 500));
+    }
+  };
+  for (int i = 0; i < 20000; ++i) {
+    switch (rng() % 4) {
+      case 0:
+        d->onPing(randomNode(), rng());
+        break;
+      case 1: {  // a real answer to one of our pings, with a hostile list
+        if (transport.pings.empty()) break;
+        const SentPing& p = transport.pings[rng() % transport.pings.size()];
+        std::vector<NodeAddr> list(rng() % 100);
+        for (NodeAddr& a : list) a = randomNode();
+        d->onPong(p.to, p.nonce, std::move(list));
+        break;
+      }
+      case 2:
+        d->onPong(randomNode(), rng(), {randomNode(), randomNode()});
+        break;
+      default:
+        clock.advance(Millis(static_cast<int64_t>(rng() % 300)));
+    }
+    ASSERT_LE(d->knownCount(), c.maxKnown);
+    ASSERT_LE(d->stats().candidates, c.maxCandidates);
+    ASSERT_FALSE(d->isKnown("peer0"));
+    ASSERT_FALSE(d->isKnown(""));
+  }
+  for (const SentPong& p : transport.pongs) ASSERT_LE(p.known.size(), c.maxGossipNodes);
+  for (const SentPing& p : transport.pings) ASSERT_FALSE(p.to.id.empty() || p.to.endpoint.empty());
 }
 
 TEST_F(DiscoveryTest, StopCancelsTimersAndStartResumes) {
