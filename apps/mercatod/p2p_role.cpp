@@ -111,7 +111,15 @@ std::function<nlohmann::json()> makeLocalSummary(LocalNodeInfo info) {
         {"traits", nlohmann::json::array()}};
     nlohmann::json components = nlohmann::json::array();
     if (info.runtime) {
-      caps["runtimes"].push_back(info.runtime->capabilities().backend);
+      const runtime::Capabilities rc = info.runtime->capabilities();
+      caps["runtimes"].push_back(rc.backend);
+      // What the backend can do for a component, as the trait names placement will match.
+      for (auto [on, trait] : {std::pair<bool, const char*>{rc.scaleToZero, "scale-to-zero"},
+                               {rc.exec, "exec"},
+                               {rc.networkIsolation, "network-isolation"},
+                               {rc.gpu, "gpu"},
+                               {rc.jobs, "jobs"}})
+        if (on) caps["traits"].push_back(trait);
       if (auto list = info.runtime->list(); list.isOk()) {
         for (const auto& d : *list) {
           for (const auto& s : d.services) {
@@ -131,6 +139,10 @@ std::function<nlohmann::json()> makeLocalSummary(LocalNodeInfo info) {
                 {"memGibSecond", info.prices->memGibSecond},
                 {"egressGib", info.prices->egressGib},
                 {"requests1k", info.prices->requests1k}};
+    }
+    if (info.prices) {
+      caps["traits"].push_back("http-facade");  // providers front apps with the facade
+      caps["traits"].push_back("metering");
     }
     if (info.capacity) {
       caps["offered"] = {{"cpuMillicores", info.capacity->cpu},
