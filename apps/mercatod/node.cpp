@@ -154,6 +154,18 @@ Status Node::start() {
   }
   ASSIGN_OR_RETURN(server_, net::HttpServer::create(so, std::move(router)));
   server_->start();
+  // --dev: the dev provider's bid engine pays bid deposits from the node account; fund it from
+  // the faucet once, so auctions work out of the box.
+  if (provider_ && config_.dev && ledger_) {
+    auto acct = ledger_->account(address);
+    if (!acct.isOk() || acct->balance < 10 * kMicrosPerToken) {
+      ledger::Tx tx{config_.chainId, ledger::TxKind::kMint, address,
+                    ledger_->nextNonce(address).valueOr(1),
+                    ledger::MintBody{address, 1'000 * kMicrosPerToken}};
+      if (auto r = ledger_->submitAndWait(ledger::signTx(std::move(tx), *identity_)); !r.isOk())
+        spdlog::warn("mercatod: funding the dev provider: {}", r.status().message());
+    }
+  }
   // The provider registers on the ledger, which this node may be serving: start it last.
   if (provider_) RETURN_IF_ERROR(provider_->start());
   if (p2p_) {

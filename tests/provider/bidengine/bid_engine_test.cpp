@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "market_harness.hpp"
+#include "provider/provider_config.hpp"
 #include "provider/provider_store.hpp"
 #include "test_util.hpp"
 
@@ -294,3 +295,33 @@ TEST_F(BidEngineTest, RequirementsAndCapsDecideWhetherToBid) {
 
 }  // namespace
 }  // namespace mercato::provider::bidengine
+
+namespace mercato::provider {
+namespace {
+
+TEST(ProviderYamlBiddingTest, TheSectionEnablesTheEngineAndDevEnablesIt) {
+  auto none = parseProviderConfig("prices: {cpuSecond: 0.0002}\n", "/etc/m/provider.yaml");
+  ASSERT_TRUE(none.isOk()) << none.status().message();
+  EXPECT_FALSE(none->bidding.has_value());
+  auto bare =
+      parseProviderConfig("prices: {cpuSecond: 0.0002}\nbidding:\n", "/etc/m/provider.yaml");
+  ASSERT_TRUE(bare.isOk()) << bare.status().message();
+  ASSERT_TRUE(bare->bidding.has_value());
+  EXPECT_EQ(bare->bidding->pricing.strategy, "scale");
+  EXPECT_EQ(bare->bidding->pricing.rates.cpuSecond, 200);  // the provider's prices
+  auto file = parseProviderConfig("bidding: {pricingFile: pricing.yaml, bidTtlSeconds: 30}\n",
+                                  "/etc/m/provider.yaml");
+  ASSERT_TRUE(file.isOk()) << file.status().message();
+  EXPECT_EQ(file->bidding->pricingFile, "/etc/m/pricing.yaml");
+  EXPECT_EQ(file->bidding->bidTtlMs, 30'000);
+  auto typo =
+      parseProviderConfig("bidding:\n  strategy: scale\n  ttl: 3\n", "/etc/m/provider.yaml");
+  ASSERT_FALSE(typo.isOk());
+  EXPECT_THAT(typo.status().message(), ::testing::HasSubstr("provider.yaml:3"));
+  auto dev = devProviderConfig();
+  ASSERT_TRUE(dev.bidding.has_value());
+  EXPECT_EQ(dev.bidding->pricing.rates, dev.prices);
+}
+
+}  // namespace
+}  // namespace mercato::provider
