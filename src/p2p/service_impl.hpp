@@ -2,6 +2,7 @@
 // transport's I/O thread. Not part of the module's interface.
 #pragma once
 
+#include <atomic>
 #include <future>
 #include <map>
 #include <random>

@@ -273,3 +273,43 @@ TEST_F(P2pServiceTest, AFloodFromOneSourceIsRateLimited) {
 
 }  // namespace
 }  // namespace mercato::p2p
+
+namespace mercato::p2p {
+namespace {
+
+// A restart keeps the name, the networks and the key, signs a newer record, and the peers that
+// knew the node accept it again (its message sequence keeps counting upwards).
+TEST_F(P2pServiceTest, ARestartedNodeKeepsItsNetworksAndIsAcceptedAgain) {
+  TestNode& a = start(config("a"));
+  TestNode& b = start(config("b", {a.svc->endpoint()}));
+  auto created = b.svc->createNetwork("team");
+  ASSERT_TRUE(created.isOk());
+  ASSERT_TRUE(a.svc->joinNetwork((*created)["key"]).isOk());
+  ASSERT_TRUE(b.svc->setName("bee").isOk());
+  ASSERT_TRUE(waitFor([&] { return peerIds(*a.svc, "team").count(b.svc->peerId()) == 1; }));
+  const uint64_t seqBefore = b.svc->identityJson()["seq"];
+  const std::string endpoint = b.svc->endpoint();
+  b.svc->stop();
+  ASSERT_TRUE(waitFor([&] { return peerIds(*a.svc).empty(); }, 5s));
+
+  auto cfg = config("b", {a.svc->endpoint()});
+  cfg.transport.listen = endpoint;  // same address, as a restarted daemon would have
+  auto again = P2pService::create(cfg, b.id, systemClock(), nullptr);
+  ASSERT_TRUE(again.isOk()) << again.status().toString();
+  b.svc = std::move(again.value());
+  ASSERT_TRUE(b.svc->start().isOk());
+  auto ident = b.svc->identityJson();
+  EXPECT_EQ(ident["name"], "bee");
+  EXPECT_GT(ident["seq"].get<uint64_t>(), seqBefore);
+  auto nets = b.svc->networksJson();
+  ASSERT_EQ(nets.size(), 2u);
+  EXPECT_EQ(nets[1]["name"], "team");
+  EXPECT_TRUE(waitFor([&] {
+    return peerIds(*a.svc, "team").count(b.svc->peerId()) == 1 &&
+           peerIds(*a.svc, "public").count(b.svc->peerId()) == 1;
+  }));
+  EXPECT_EQ(a.svc->transport().dropped(DropReason::kReplayed), 0u);
+}
+
+}  // namespace
+}  // namespace mercato::p2p
