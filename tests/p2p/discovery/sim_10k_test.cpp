@@ -1,6 +1,6 @@
 // The 10,000-node simulation against the 1,000-node one at the same density (issue 6): the
 // share of viable neighbours found after 2 rounds stays >= 99%, and the messages and bytes per
-// node per round do not grow with N. Labelled `slow` (about a minute of CPU, ~0.5 GB).
+// node per round do not grow with N. Labelled `slow` (about 90 s of CPU, ~1 GB of memory).
 #include "sim.hpp"
 
 #include <gtest/gtest.h>
