@@ -117,6 +117,7 @@ cat >"$WORK/node.yaml" <<YAML
 p2p:
   enabled: true
   minKnown: 2
+  pingTimeoutMs: 400          # > every RTT here (<= 300 ms); a dead node is lost by 2 periods + 400 ms
   summaryPeriodMs: 5000
 YAML
 # n4 never joins the public network: it will only be in the private one.
