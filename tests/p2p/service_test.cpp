@@ -1,5 +1,6 @@
 // The p2p service on real UDP sockets on loopback (SystemClock, short periods): discovery over
-// the transport, records and summaries, private networks, and bad input against a running node.
+// the transport, records and summaries, private networks, bad input against a running node, a
+// restart, and the /p2p/v1 HTTP API.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -8,6 +9,8 @@
 #include <set>
 #include <thread>
 
+#include "net/client.hpp"
+#include "net/server.hpp"
 #include "p2p/identity_record.hpp"
 #include "p2p/service.hpp"
 
@@ -309,6 +312,70 @@ TEST_F(P2pServiceTest, ARestartedNodeKeepsItsNetworksAndIsAcceptedAgain) {
            peerIds(*a.svc, "public").count(b.svc->peerId()) == 1;
   }));
   EXPECT_EQ(a.svc->transport().dropped(DropReason::kReplayed), 0u);
+}
+
+}  // namespace
+}  // namespace mercato::p2p
+
+namespace mercato::p2p {
+namespace {
+
+// The /p2p/v1 routes on a real HTTP server: reads are open, changes need the admin token.
+TEST_F(P2pServiceTest, HttpApiNeedsTheAdminTokenForChanges) {
+  TestNode& a = start(config("api"));
+  net::Router router;
+  a.svc->registerRoutes(router, "s3cret");
+  auto server = net::HttpServer::create({}, std::move(router));
+  ASSERT_TRUE(server.isOk());
+  (*server)->start();
+  auto client = net::HttpClient::create((*server)->url()).value();
+  auto get = [&](const std::string& target) { return client->request("GET", target).value(); };
+  auto post = [&](const std::string& target, const nlohmann::json& body, bool admin) {
+    net::Headers h;
+    if (admin) h["Authorization"] = "Bearer s3cret";
+    return client->request("POST", target, body.dump(), h).value();
+  };
+
+  auto ident = get("/p2p/v1/identity");
+  EXPECT_EQ(ident.status, 200);
+  EXPECT_EQ(nlohmann::json::parse(ident.body)["peerId"], a.svc->peerId());
+  EXPECT_EQ(post("/p2p/v1/identity", {{"name", "x"}}, false).status, 401);
+  net::Headers wrong{{"Authorization", "Bearer nope"}};
+  EXPECT_EQ(client->request("POST", "/p2p/v1/networks", R"({"name":"n"})", wrong)->status, 401);
+  EXPECT_EQ(client->request("DELETE", "/p2p/v1/networks/public")->status, 401);
+
+  auto named = post("/p2p/v1/identity", {{"name", "api-2"}}, true);
+  EXPECT_EQ(named.status, 200) << named.body;
+  EXPECT_EQ(nlohmann::json::parse(named.body)["name"], "api-2");
+  EXPECT_EQ(post("/p2p/v1/identity", {{"name", std::string(65, 'x')}}, true).status, 400);
+  EXPECT_EQ(post("/p2p/v1/identity", {{"nom", "x"}}, true).status, 400);
+
+  auto created = post("/p2p/v1/networks", {{"name", "team"}}, true);
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string key = nlohmann::json::parse(created.body)["key"];
+  EXPECT_EQ(post("/p2p/v1/networks", {{"key", key}}, true).status, 409);
+  EXPECT_EQ(post("/p2p/v1/networks", {{"key", key.substr(0, 20)}}, true).status, 400);
+  EXPECT_EQ(post("/p2p/v1/networks", {{"name", "Bad Name"}}, true).status, 400);
+  // Listing never shows keys.
+  auto nets = get("/p2p/v1/networks");
+  EXPECT_EQ(nets.body.find(key), std::string::npos);
+  EXPECT_EQ(nlohmann::json::parse(nets.body).size(), 2u);
+
+  EXPECT_EQ(get("/p2p/v1/peers").status, 200);
+  EXPECT_EQ(get("/p2p/v1/peers?network=team").status, 200);
+  EXPECT_EQ(get("/p2p/v1/peers?network=nope").status, 404);
+  EXPECT_EQ(get("/p2p/v1/nodes/mpeer1bad").status, 400);
+  EXPECT_EQ(get("/p2p/v1/nodes/" + peerIdFromKey(crypto::Identity::generate().publicKey())).status,
+            404);
+  auto self = get("/p2p/v1/nodes/" + a.svc->peerId());
+  EXPECT_EQ(nlohmann::json::parse(self.body)["summary"]["who"], "api");
+
+  net::Headers adminH{{"Authorization", "Bearer s3cret"}};
+  EXPECT_EQ(client->request("DELETE", "/p2p/v1/networks/team", "", adminH)->status, 200);
+  EXPECT_EQ(client->request("DELETE", "/p2p/v1/networks/team", "", adminH)->status, 404);
+  auto stats = nlohmann::json::parse(get("/p2p/v1/stats").body);
+  EXPECT_TRUE(stats["dropped"].contains("bad_signature"));
+  (*server)->stop();
 }
 
 }  // namespace
