@@ -13,6 +13,9 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <thread>
+
+#include <spdlog/spdlog.h>
 
 #include "runtime/runc/host/interactive_process.hpp"
 #include "runtime/runc/host/runc.hpp"
@@ -60,6 +63,7 @@ void killTree(pid_t root) {
     for (auto it = first; it != last; ++it) todo.push_back(it->second);
   }
   for (pid_t p : all) ::kill(p, SIGKILL);
+  spdlog::info("runtime: exec: killed pid {} and {} processes below it", root, all.size() - 1);
 }
 
 class RuncExecSession final : public ExecSession {
@@ -154,10 +158,18 @@ Result<std::unique_ptr<ExecSession>> RuncRuntime::startExec(const ExecSessionReq
   o.onExit = std::move(callbacks.onExit);
   o.rawTerminal = true;  // runc relays to the container's console, which does echo and editing
   o.onTerminate = [pidFile](pid_t runcPid) {
-    const pid_t p = readPidFile(pidFile);
+    // runc writes the pid file just after the process started, so a session ended at once (an
+    // idle close right after the first output, a client that left) may come before it. Killing
+    // runc instead would leave the process running in the container: wait for it a little.
+    pid_t p = readPidFile(pidFile);
+    for (int i = 0; p <= 0 && i < 200 && ::kill(runcPid, 0) == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      p = readPidFile(pidFile);
+    }
     if (p > 0) {
       killTree(p);  // runc exec then exits with 137
     } else {
+      spdlog::info("runtime: exec: no pid in {} yet: killing runc {}", pidFile, runcPid);
       ::kill(runcPid, SIGKILL);  // not started yet
     }
   };

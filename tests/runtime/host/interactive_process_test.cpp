@@ -100,7 +100,7 @@ TEST(InteractiveProcess, TerminateKillsAndReportsTheSignal) {
 
 TEST(InteractiveProcess, ExitWhileAGrandchildHoldsTheOutputStillEnds) {
   Collector c;
-  auto p = InteractiveProcess::start(c.options({"/bin/sh", "-c", "sleep 600 & echo bye"}));
+  auto p = InteractiveProcess::start(c.options({"/bin/sh", "-c", "sleep 3 & echo bye"}));
   ASSERT_TRUE(p.isOk());
   EXPECT_EQ(c.waitExit(), 0);
   std::lock_guard lock(c.mu);
