@@ -63,7 +63,9 @@ struct BidEngineOptions {
   std::function<Status(uint64_t)> saveCursor;    // default: not persisted
   MetricsRegistry* metrics = nullptr;            // default: a private registry
   size_t eventBatch = 512;
-  int64_t longPollMs = 10'000;
+  // How long one wait for new events lasts. Also bounds stop() with a remote ledger, whose
+  // notifyEvents() blocks the calling thread for the whole long poll.
+  int64_t longPollMs = 2'000;
   size_t maxInFlight = 2'048;  // evaluations in flight before the watcher stops reading
 };
 
