@@ -16,6 +16,18 @@ fi
 WORK=$(mktemp -d /tmp/mercato-demo.XXXXXX)
 NODE_PID="" REG_PID=""
 cleanup() {
+  # The runc backend keeps containers across daemon restarts (it re-adopts them), so a demo that
+  # ends must remove its deployments itself, or their containers, mounts and networks outlive
+  # the work dir.
+  if [ -n "$NODE_PID" ] && [ -n "${NODE:-}" ] && [ -f "$WORK/node/admin.token" ]; then
+    local tok id
+    tok=$(cat "$WORK/node/admin.token")
+    for id in $(curl -sf -H "Authorization: Bearer $tok" "$NODE/runtime/v1/deployments" |
+      jq -r '.[].id' 2>/dev/null); do
+      curl -sf -X DELETE -H "Authorization: Bearer $tok" "$NODE/runtime/v1/deployments/$id" \
+        >/dev/null || echo "warning: could not remove deployment $id" >&2
+    done
+  fi
   [ -n "$NODE_PID" ] && kill -TERM "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null
   [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null
   rm -rf "$WORK"
@@ -47,7 +59,9 @@ IMAGE=$("$BIN/mercato-push-sample" "127.0.0.1:$REG_PORT" mercato/sample:v1)
 echo "pushed $IMAGE" >&2
 
 step "Starting mercatod --dev (ledger + faucet, provider with runc backend, gateway, facade)"
-"$BIN/mercatod" --dev --data-dir "$WORK/node" --listen 127.0.0.1:0 2>"$WORK/node.log" &
+# Its own session: a Ctrl-C on the terminal reaches only this script, whose cleanup removes the
+# deployments through the node before stopping it.
+setsid "$BIN/mercatod" --dev --data-dir "$WORK/node" --listen 127.0.0.1:0 2>"$WORK/node.log" &
 NODE_PID=$!
 for _ in $(seq 1 150); do [ -f "$WORK/node/node.json" ] && break; sleep 0.1; done
 if [ ! -f "$WORK/node/node.json" ]; then cat "$WORK/node.log" >&2; exit 1; fi
