@@ -33,7 +33,23 @@ printf 'version: 0.1\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 1
 docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
 REG_PID=$!
 PIDS=()
-trap 'kill $REG_PID 2>/dev/null; for p in "${PIDS[@]}"; do kill -TERM $p 2>/dev/null; done; wait 2>/dev/null; cleanup' EXIT
+# The runc backend keeps containers across daemon restarts, so remove every deployment through
+# each provider's runtime API before stopping it; wait only for our own children (the ledger
+# daemon is lib.sh's, which cleanup kills).
+remove_deployments() {
+  local name tok url id
+  for name in cheap dear; do
+    [ -f "$WORK/$name/admin.token" ] && [ -f "$WORK/$name/node.json" ] || continue
+    tok=$(cat "$WORK/$name/admin.token")
+    url=$(jq -r .url "$WORK/$name/node.json")
+    for id in $(curl -sf -H "Authorization: Bearer $tok" "$url/runtime/v1/deployments" |
+      jq -r '.[].id' 2>/dev/null); do
+      curl -sf -X DELETE -H "Authorization: Bearer $tok" "$url/runtime/v1/deployments/$id" \
+        >/dev/null || echo "warning: could not remove $id on $name" >&2
+    done
+  done
+}
+trap 'remove_deployments; kill $REG_PID 2>/dev/null; for p in "${PIDS[@]}"; do kill -TERM $p 2>/dev/null; done; wait $REG_PID "${PIDS[@]}" 2>/dev/null; cleanup' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$REG_PORT/v2/" >/dev/null && break; sleep 0.1; done
 IMAGE=$("$BIN_DIR/mercato-push-sample" "127.0.0.1:$REG_PORT" mercato/sample:v1) || fail "push sample"
 
@@ -79,9 +95,20 @@ pub ledger mint 100 >/dev/null
 pub ledger transfer "$CHEAP" 1 >/dev/null
 pub ledger transfer "$DEAR" 1 >/dev/null
 # Both providers registered before the order goes up.
-for _ in $(seq 1 50); do
-  [ "$(pub providers list --json | jq length)" = 2 ] && break
+registered=0
+for _ in $(seq 1 150); do
+  registered=$(pub providers list --json | jq length)
+  [ "$registered" = 2 ] && break
   sleep 0.1
+done
+expect_eq "$registered" 2 "registered providers"
+# Both bid engines watch the ledger once /status says so.
+for name in cheap dear; do
+  gw=$(jq -r .gatewayUrl "$WORK/$name/node.json")
+  for _ in $(seq 1 100); do
+    [ "$(pub provider status "$gw" --json 2>/dev/null | jq -r .bidEngine.running)" = true ] && break
+    sleep 0.1
+  done
 done
 
 cat >"$WORK/app.yaml" <<YAML
@@ -94,7 +121,7 @@ components:
     expose: {port: 8080}
     scaling: {min: 0, max: 2, targetConcurrency: 10, idleTimeout: 30s}
 YAML
-OUT=$(pub deploy "$WORK/app.yaml" --auction --wait 3s --select cheapest --deposit 5 --json) \
+OUT=$(pub deploy "$WORK/app.yaml" --auction --wait 5s --select cheapest --deposit 5 --json) \
   || fail "deploy --auction"
 expect_eq "$(jq -r '.receipt.provider' <<<"$OUT")" "$CHEAP" "winning provider"
 ESCROW=$(jq -r '.receipt.escrowId' <<<"$OUT")

@@ -136,7 +136,11 @@ TEST_F(BidEngineTest, TenConcurrentOrdersNeverOvercommitCapacityForFour) {
     lf.provider = me;
     ledger::EscrowFilter ef;
     ef.provider = me;
-    for (const auto& esc : *m_.ledger->escrows(ef)) n += esc.state != ledger::EscrowState::kClosed;
+    // Keep the Result alive for the loop (ranging over *temporary() would dangle).
+    auto escrows = m_.ledger->escrows(ef);
+    EXPECT_TRUE(escrows.isOk());
+    if (escrows.isOk())
+      for (const auto& esc : *escrows) n += esc.state != ledger::EscrowState::kClosed;
     return n;
   };
   std::atomic<bool> done{false};
