@@ -28,7 +28,11 @@ namespace {
 void configure(SQLite::Database& db, bool syncFull) {
   db.exec("PRAGMA journal_mode=WAL");
   db.exec(syncFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-  db.exec("PRAGMA cache_size=-65536");  // 64 MiB page cache for the hot account pages
+  // 8 MiB. A bigger cache made every COMMIT slower: SQLite 3.40 ends each write transaction by
+  // truncating the page cache (pcache1TruncateUnsafe), which walked the whole hash table of a
+  // 64 MiB cache, ~13% of the committer's time under load (bench/RESULTS.md, 2026-11-23).
+  // Pages that fall out are re-read from the OS page cache.
+  db.exec("PRAGMA cache_size=-8192");
   db.exec("PRAGMA temp_store=MEMORY");
   // After a completed checkpoint the writer rewinds the WAL; this trims a file that grew past
   // the limit while a checkpoint was catching up.

@@ -227,6 +227,7 @@ struct StateMachine::Impl {
   SQLite::Statement selProvider, putProvider, selEscrow, putEscrow, insLog, insTouch, insEvent,
       savepoint, release, rollback;
   std::unique_ptr<AccountStatements> accountStatements;
+  std::unique_ptr<SQLite::Statement> selDue;  // dueClosings(), prepared on first use
   GenesisParams params;
   bool paramsLoaded = false;
   uint64_t head = 0;
@@ -896,11 +897,18 @@ Result<Applied> StateMachine::apply(const SignedTx& s, int64_t timeMs) {
 
 std::vector<std::string> StateMachine::dueClosings(int64_t timeMs) {
   std::vector<std::string> out;
-  SQLite::Statement q(impl_->db,
-                      "SELECT id FROM escrows WHERE state = 'closing' AND close_deadline <= ? "
-                      "ORDER BY close_deadline, id");
+  // Runs before every group commit: prepared once (preparing it each time was ~2% of the
+  // daemon's CPU under load).
+  if (!impl_->selDue)
+    impl_->selDue = std::make_unique<SQLite::Statement>(
+        impl_->db,
+        "SELECT id FROM escrows WHERE state = 'closing' AND close_deadline <= ? "
+        "ORDER BY close_deadline, id");
+  SQLite::Statement& q = *impl_->selDue;
+  q.reset();
   q.bind(1, static_cast<int64_t>(timeMs));
   while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+  q.reset();
   return out;
 }
 
