@@ -24,6 +24,27 @@ TEST(Tx, CanonicalSigningBytesAreStableAndSorted) {
   EXPECT_FALSE(canonicalJson(json{{"x", 1.5}}).isOk());
 }
 
+// signingBytes() writes transfers and mints directly; the text must equal the generic
+// canonical encoding of the same object, including for strings that need escaping.
+TEST(Tx, DirectEncodingOfTransfersAndMintsEqualsTheCanonicalJson) {
+  auto a = key(1), b = key(2);
+  const std::vector<std::string> chains = {"test-chain", "q\"uote\\back", "tab\tnl\n\x01",
+                                           "caf\xc3\xa9 \xe2\x82\xac", ""};
+  for (const auto& chain : chains) {
+    for (const Tx& tx :
+         {Tx{chain, TxKind::kTransfer, a.address(), 1, TransferBody{b.address(), 5}},
+          Tx{chain, TxKind::kMint, a.address(), UINT64_MAX, MintBody{b.address(), INT64_MAX}},
+          Tx{chain, TxKind::kTransfer, "odd\"from", 42, TransferBody{"to\\x", -3}}}) {
+      const json j = {{"chain", tx.chainId},
+                      {"kind", std::string(txKindName(tx.kind))},
+                      {"from", tx.from},
+                      {"nonce", tx.nonce},
+                      {"body", bodyToJson(tx.body)}};
+      EXPECT_EQ(signingBytes(tx), "mercato-tx-v1\n" + canonicalJson(j).value()) << chain;
+    }
+  }
+}
+
 TEST(Tx, SignDecodeVerifyRoundTrip) {
   auto a = key(1), b = key(2);
   SignedTx s = signTx(sampleTransfer(a, b), a);

@@ -13,6 +13,7 @@
 
 #include "ledger/embedded/market_rules.hpp"
 #include "ledger/embedded/state_machine.hpp"
+#include "ledger/embedded/tx_hash_index.hpp"
 
 namespace mercato::ledger::embedded {
 
@@ -27,7 +28,11 @@ namespace {
 void configure(SQLite::Database& db, bool syncFull) {
   db.exec("PRAGMA journal_mode=WAL");
   db.exec(syncFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-  db.exec("PRAGMA cache_size=-65536");  // 64 MiB page cache for the hot account pages
+  // 8 MiB. A bigger cache made every COMMIT slower: SQLite 3.40 ends each write transaction by
+  // truncating the page cache (pcache1TruncateUnsafe), which walked the whole hash table of a
+  // 64 MiB cache, ~13% of the committer's time under load (bench/RESULTS.md, 2026-11-23).
+  // Pages that fall out are re-read from the OS page cache.
+  db.exec("PRAGMA cache_size=-8192");
   db.exec("PRAGMA temp_store=MEMORY");
   // After a completed checkpoint the writer rewinds the WAL; this trims a file that grew past
   // the limit while a checkpoint was catching up.
@@ -126,6 +131,8 @@ class EmbeddedLedger final : public Ledger {
         lastTime_ = q.getColumn(0).getInt64();
       }
       eventHead_ = sm_.eventSeq();
+      hashIndex_.open(*writeDb_);  // loads every entry above its watermark, genesis included
+      sm_.trackLogged();
       if (mHead_) mHead_->set(static_cast<int64_t>(sm_.headSeq()));
     } catch (const std::exception& e) {
       return internalError(std::string("opening ledger: ") + e.what());
@@ -269,26 +276,50 @@ class EmbeddedLedger final : public Ledger {
                                              const std::string& address) override {
     using V = std::vector<TxRecord>;
     return withReader<V>([&](SQLite::Database& db) -> Result<V> {
-      std::string sql = address.empty()
-                            ? std::string("SELECT ") + kTxColumns +
-                                  " FROM txlog WHERE seq > ? ORDER BY seq LIMIT ?"
-                            : std::string("SELECT ") + kTxColumns +
-                                  " FROM txlog WHERE seq IN (SELECT seq FROM tx_accounts WHERE "
-                                  "address = ?3 AND seq > ?1) ORDER BY seq LIMIT ?2";
-      SQLite::Statement q(db, sql);
-      q.bind(1, static_cast<int64_t>(after));
-      q.bind(2, static_cast<int64_t>(limit));
-      if (!address.empty()) q.bind(3, address);
       V out;
-      while (q.executeStep()) out.push_back(recordFromRow(q));
+      if (address.empty()) {
+        SQLite::Statement q(db, std::string("SELECT ") + kTxColumns +
+                                    " FROM txlog WHERE seq > ? ORDER BY seq LIMIT ?");
+        q.bind(1, static_cast<int64_t>(after));
+        q.bind(2, static_cast<int64_t>(limit));
+        while (q.executeStep()) out.push_back(recordFromRow(q));
+        return out;
+      }
+      SQLite::Transaction snapshot(db);  // the account's history and the log, as of one moment
+      StateMachine view(db, false);
+      SQLite::Statement q(db, std::string("SELECT ") + kTxColumns + " FROM txlog WHERE seq = ?");
+      for (uint64_t seq : view.entriesTouching(address, after, limit)) {
+        q.bind(1, static_cast<int64_t>(seq));
+        if (q.executeStep()) out.push_back(recordFromRow(q));
+        q.reset();
+      }
       return out;
     });
   }
 
   Result<TxRecord> transaction(const std::string& hash) override {
+    const auto prefix = txHashPrefix(hash);
+    if (!prefix || hash.size() != 64)
+      return notFound("transaction " + hash + " is not in the ledger");
+    // Entries not yet in tx_hashes first, before the read snapshot starts: an entry leaves
+    // memory only after the commit that wrote it to the table, so a snapshot taken later sees
+    // it there.
+    const std::vector<uint64_t> recent = hashIndex_.recent(*prefix);
     return withReader<TxRecord>([&](SQLite::Database& db) -> Result<TxRecord> {
-      SQLite::Statement q(db, std::string("SELECT ") + kTxColumns + " FROM txlog WHERE hash = ?");
-      q.bind(1, hash);
+      SQLite::Transaction snapshot(db);
+      SQLite::Statement bySeq(
+          db, std::string("SELECT ") + kTxColumns + " FROM txlog WHERE seq = ? AND hash = ?");
+      for (uint64_t seq : recent) {
+        bySeq.bind(1, static_cast<int64_t>(seq));
+        bySeq.bind(2, hash);
+        if (bySeq.executeStep()) return recordFromRow(bySeq);
+        bySeq.reset();
+      }
+      SQLite::Statement q(db, std::string("SELECT ") + kTxColumns +
+                                  " FROM txlog WHERE seq IN (SELECT seq FROM tx_hashes WHERE "
+                                  "prefix = ?) AND hash = ?");
+      q.bind(1, static_cast<int64_t>(*prefix));
+      q.bind(2, hash);
       if (!q.executeStep()) return notFound("transaction " + hash + " is not in the ledger");
       return recordFromRow(q);
     });
@@ -510,13 +541,18 @@ class EmbeddedLedger final : public Ledger {
           results.emplace_back(r.status());
         }
       }
+      const auto indexed = sm_.takeLogged();  // (hash prefix, seq) of this batch's entries
+      hashIndex_.stage(indexed);
+      hashIndex_.writeSlice(*writeDb_, indexed.size());
       writeDb_->exec("COMMIT");
+      hashIndex_.committed();
     } catch (const std::exception& e) {
       spdlog::error("ledger: group commit failed, batch rolled back: {}", e.what());
       try {
         writeDb_->exec("ROLLBACK");
       } catch (...) {
       }
+      hashIndex_.aborted();
       sm_.resync();
       results.assign(batch.size(), unavailable(std::string("ledger commit failed: ") + e.what()));
       wrote = false;
@@ -567,7 +603,8 @@ class EmbeddedLedger final : public Ledger {
   LedgerConfig config_;
   Clock& clock_;
   std::unique_ptr<SQLite::Database> writeDb_;
-  StateMachine sm_;  // committer thread only (and init)
+  StateMachine sm_;        // committer thread only (and init)
+  TxHashIndex hashIndex_;  // written by the committer; recent() from any thread
   GenesisParams params_;
   int64_t lastTime_ = 0;
 

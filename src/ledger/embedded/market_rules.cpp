@@ -91,11 +91,21 @@ struct MarketRules::Impl {
         putAttestation(db,
                        "INSERT OR REPLACE INTO attestations(provider, auditor, record) "
                        "VALUES(?,?,?)"),
-        delAttestation(db, "DELETE FROM attestations WHERE provider = ? AND auditor = ?") {}
+        delAttestation(db, "DELETE FROM attestations WHERE provider = ? AND auditor = ?"),
+        dueOrders(db,
+                  "SELECT id FROM orders WHERE state = 'open' AND expires_at <= ? "
+                  "ORDER BY expires_at, id"),
+        dueBids(db,
+                "SELECT b.id FROM bids b JOIN orders o ON o.id = b.order_id "
+                "WHERE b.state = 'open' AND b.expires_at <= ?1 AND "
+                "NOT (o.state = 'open' AND o.expires_at <= ?1) "
+                "ORDER BY b.expires_at, b.id") {}
 
   SQLite::Database& db;
   SQLite::Statement selOrder, putOrder, selBid, putBid, openBidsOfOrder, openBidOfProvider,
       putLease, selAttestation, putAttestation, delAttestation;
+  // dueExpiries() runs before every group commit: prepared once, not per commit.
+  SQLite::Statement dueOrders, dueBids;
 
   static void run(SQLite::Statement& s) {
     s.exec();
@@ -454,18 +464,12 @@ Result<json> MarketRules::apply(const SignedTx& s, int64_t t, const MarketParams
 
 std::vector<std::string> MarketRules::dueExpiries(int64_t t) {
   std::vector<std::string> out;
-  SQLite::Statement o(impl_->db,
-                      "SELECT id FROM orders WHERE state = 'open' AND expires_at <= ? "
-                      "ORDER BY expires_at, id");
-  o.bind(1, static_cast<int64_t>(t));
-  while (o.executeStep()) out.push_back(o.getColumn(0).getString());
-  SQLite::Statement b(impl_->db,
-                      "SELECT b.id FROM bids b JOIN orders o ON o.id = b.order_id "
-                      "WHERE b.state = 'open' AND b.expires_at <= ?1 AND "
-                      "NOT (o.state = 'open' AND o.expires_at <= ?1) "
-                      "ORDER BY b.expires_at, b.id");
-  b.bind(1, static_cast<int64_t>(t));
-  while (b.executeStep()) out.push_back(b.getColumn(0).getString());
+  for (SQLite::Statement* q : {&impl_->dueOrders, &impl_->dueBids}) {
+    q->reset();
+    q->bind(1, static_cast<int64_t>(t));
+    while (q->executeStep()) out.push_back(q->getColumn(0).getString());
+    q->reset();
+  }
   return out;
 }
 

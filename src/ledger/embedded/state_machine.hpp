@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -46,6 +47,10 @@ struct GenesisParams {
 nlohmann::json toJson(const GenesisParams& g);
 Result<GenesisParams> genesisFromJson(const nlohmann::json& j);
 
+// The first 8 bytes of a hex transaction hash: the key of the tx_hashes index. nullopt unless
+// `hexHash` starts with 16 lowercase hex digits.
+std::optional<uint64_t> txHashPrefix(std::string_view hexHash);
+
 struct Applied {
   TxReceipt receipt;
   std::vector<Event> events;
@@ -53,7 +58,9 @@ struct Applied {
 
 class StateMachine {
  public:
-  // Creates the tables if missing (unless `createSchema` is false, for read-only views).
+  // Creates the tables if missing, or migrates an older storage layout in place (unless
+  // `createSchema` is false, for read-only views). Throws SQLite::Exception or
+  // std::runtime_error when the database cannot be brought to the current layout.
   // REQUIRES: `db` outlives the StateMachine.
   explicit StateMachine(SQLite::Database& db, bool createSchema = true);
   ~StateMachine();
@@ -83,11 +90,20 @@ class StateMachine {
   // its recorded time, and checks that the resulting entry hash matches the recorded one.
   Status replayEntry(const TxRecord& entry);
 
+  // Seqs of the log entries that touch `address` with seq > after, oldest first, at most
+  // `limit`. Read-only: works on a view (createSchema = false) of a current-layout database.
+  std::vector<uint64_t> entriesTouching(const std::string& address, uint64_t after, size_t limit);
+
   // BLAKE2b-256 over every account, provider, escrow and market row in key order, plus the
   // supply.
   std::string stateRoot();
   // Re-reads the head from the database; call after a failed COMMIT rolled back a batch.
   void resync();
+  // After trackLogged(), takeLogged() returns the (hash prefix, seq) of every log entry applied
+  // since its last call (or resync()), for the hash index: every kind, user or system, goes
+  // through here. Untracked (replay, tests), nothing is kept.
+  void trackLogged();
+  std::vector<std::pair<uint64_t, uint64_t>> takeLogged();
   Micros totalSupply();
   uint64_t headSeq();
   std::string headHash();
