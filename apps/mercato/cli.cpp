@@ -6,10 +6,12 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <future>
 #include <iostream>
 
 #include "common/money.hpp"
 #include "crypto/keystore.hpp"
+#include "net/client.hpp"
 
 namespace mercato::cli {
 
@@ -174,6 +176,49 @@ std::string shortTime(int64_t ms) {
 std::string priceLine(const ledger::Prices& p) {
   return formatAmount(p.cpuSecond) + "/cpu-s " + formatAmount(p.memGibSecond) + "/GiB-s " +
          formatAmount(p.egressGib) + "/GiB-egress " + formatAmount(p.requests1k) + "/1k-req";
+}
+
+std::vector<std::optional<int64_t>> gatewayRttsMs(
+    const std::vector<ledger::ProviderRecord>& providers) {
+  std::vector<std::future<std::optional<int64_t>>> probes;
+  for (const auto& p : providers)
+    probes.push_back(std::async(std::launch::async, [p]() -> std::optional<int64_t> {
+      net::ClientOptions o = net::ClientOptions::withTimeout(std::chrono::milliseconds(2000));
+      if (auto key = crypto::PublicKey::fromHex(p.nodeKey); key.isOk()) o.pinnedKey = *key;
+      auto http = net::HttpClient::create(p.gatewayUrl, o);
+      if (!http.isOk()) return std::nullopt;
+      std::optional<int64_t> best;
+      for (int i = 0; i < 3; ++i) {  // the first includes connecting (and the TLS handshake)
+        auto t0 = std::chrono::steady_clock::now();
+        auto r = (*http)->request("GET", "/healthz");
+        if (!r.isOk() || r->status != 200) return best;
+        auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
+        if (i > 0 && (!best || us < *best)) best = us;
+      }
+      return best ? std::optional<int64_t>((*best + 999) / 1000) : std::nullopt;
+    }));
+  std::vector<std::optional<int64_t>> out;
+  for (auto& f : probes) out.push_back(f.get());
+  return out;
+}
+
+Result<size_t> askChoice(const std::string& table, const std::string& prompt, size_t n,
+                         const std::string& noTerminal) {
+  if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO)) return invalidArgument(noTerminal);
+  std::cerr << table;
+  for (;;) {
+    std::cerr << prompt << " [1-" << n << "]: " << std::flush;
+    std::string line;
+    if (!std::getline(std::cin, line)) return invalidArgument("nothing chosen (end of input)");
+    try {
+      size_t k = std::stoul(line);
+      if (k >= 1 && k <= n) return k - 1;
+    } catch (const std::exception&) {
+    }
+    std::cerr << "'" << line << "' is not a number between 1 and " << n << "\n";
+  }
 }
 
 }  // namespace mercato::cli

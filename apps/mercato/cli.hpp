@@ -72,6 +72,16 @@ std::string money(Micros m);
 // "0.0001/cpu-s 0.00002/GiB-s 0.05/GiB-egress 0.001/1k-req"
 std::string priceLine(const ledger::Prices& p);
 
+// Best of three GET <gateway>/healthz round trips to each provider, probed in parallel and
+// pinned to its node key (the first request, which connects, is not counted); rounded up to
+// whole ms; unset = unreachable. Used by `deploy --select latency|manual` and auction scoring.
+std::vector<std::optional<int64_t>> gatewayRttsMs(
+    const std::vector<ledger::ProviderRecord>& providers);
+// Shows `table` on the terminal and asks for a number in [1, n] until one is given; returns it
+// 0-based. Fails with `noTerminal` without a terminal, and at end of input.
+Result<size_t> askChoice(const std::string& table, const std::string& prompt, size_t n,
+                         const std::string& noTerminal);
+
 // Escrow transactions, shared by `escrow open|deposit|close` and `deploy`/`deployments`.
 // openEscrow pins the provider's current prices as the expected terms, so a price change in
 // between fails the open instead of charging more. With `nonce` set the escrow id is known

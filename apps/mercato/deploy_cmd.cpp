@@ -84,33 +84,6 @@ class ProgressBar {
   std::chrono::steady_clock::time_point last_{};
 };
 
-// RTT of GET <gateway>/healthz, measured in parallel for every candidate (unset = unreachable).
-void measureLatency(std::vector<publisher::Candidate>& cands) {
-  std::vector<std::future<std::optional<int64_t>>> probes;
-  for (const auto& c : cands) {
-    probes.push_back(std::async(std::launch::async, [p = c.provider]() -> std::optional<int64_t> {
-      net::ClientOptions o;
-      o.timeout = std::chrono::milliseconds(2000);
-      auto key = crypto::PublicKey::fromHex(p.nodeKey);
-      if (key.isOk()) o.pinnedKey = *key;
-      auto http = net::HttpClient::create(p.gatewayUrl, o);
-      if (!http.isOk()) return std::nullopt;
-      std::optional<int64_t> best;
-      for (int i = 0; i < 3; ++i) {  // the first includes connecting (and the TLS handshake)
-        auto t0 = std::chrono::steady_clock::now();
-        auto r = (*http)->request("GET", "/healthz");
-        if (!r.isOk() || r->status != 200) return best;
-        auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                      std::chrono::steady_clock::now() - t0)
-                      .count();
-        if (i > 0 && (!best || us < *best)) best = us;
-      }
-      return best ? std::optional<int64_t>((*best + 999) / 1000) : std::nullopt;
-    }));
-  }
-  for (size_t i = 0; i < cands.size(); ++i) cands[i].rttMs = probes[i].get();
-}
-
 Table candidateTable(const std::vector<publisher::Candidate>& cands, bool numbered) {
   std::vector<std::string> header = {"PROVIDER", "GATEWAY",         "CPU",
                                      "MEMORY",   "EST. 1H AT PEAK", "RTT"};
@@ -158,28 +131,23 @@ Result<ledger::ProviderRecord> chooseProvider(Context& ctx, ledger::Ledger& l, c
                     formatCpu(req.cpuMillis) + ", memory " + formatBytes(req.memoryBytes) +
                     " at peak)" + (why.empty() ? ": the registry is empty" : ":" + why));
   }
-  if (strategy != publisher::Strategy::kCheapest) measureLatency(sel.eligible);
+  if (strategy != publisher::Strategy::kCheapest) {
+    std::vector<ledger::ProviderRecord> ps;
+    for (const auto& c : sel.eligible) ps.push_back(c.provider);
+    auto rtts = gatewayRttsMs(ps);
+    for (size_t i = 0; i < rtts.size(); ++i) sel.eligible[i].rttMs = rtts[i];
+  }
   publisher::rankCandidates(sel.eligible, strategy == publisher::Strategy::kLatency
                                               ? publisher::Strategy::kLatency
                                               : publisher::Strategy::kCheapest);
   if (strategy != publisher::Strategy::kManual) return sel.eligible.front().provider;
-  if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO))
-    return invalidArgument(
-        "--select manual needs a terminal to ask on; pass --provider ADDR or --select "
-        "cheapest|latency");
-  std::cerr << candidateTable(sel.eligible, true).render();
-  for (;;) {
-    std::cerr << "choose a provider [1-" << sel.eligible.size() << "]: " << std::flush;
-    std::string line;
-    if (!std::getline(std::cin, line)) return invalidArgument("no provider chosen (end of input)");
-    try {
-      size_t n = std::stoul(line);
-      if (n >= 1 && n <= sel.eligible.size()) return sel.eligible[n - 1].provider;
-    } catch (const std::exception&) {
-    }
-    std::cerr << "'" << line << "' is not a number between 1 and " << sel.eligible.size() << "\n";
-  }
+  ASSIGN_OR_RETURN(size_t pick,
+                   askChoice(candidateTable(sel.eligible, true).render(), "choose a provider",
+                             sel.eligible.size(),
+                             "--select manual needs a terminal to ask on; pass --provider ADDR "
+                             "or --select cheapest|latency"));
   (void)ctx;
+  return sel.eligible[pick].provider;
 }
 
 Status runDeploy(Context& ctx, const DeployFlags& f) {

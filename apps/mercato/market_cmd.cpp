@@ -1,9 +1,7 @@
 // mercato orders list|show|close, mercato bids list, mercato provider status URL|ADDR, and the
 // auction flow behind `mercato deploy --auction` (auction.hpp).
-#include <unistd.h>
 
 #include <chrono>
-#include <future>
 #include <iostream>
 #include <thread>
 
@@ -52,47 +50,6 @@ Table bidTable(const std::vector<publisher::BidOption>& options, bool numbered) 
     t.row(row);
   }
   return t;
-}
-
-// Best-of-three GET /healthz RTT to each bidder's gateway, in parallel.
-void measureBidders(std::vector<publisher::BidOption>& options) {
-  std::vector<std::future<std::optional<int64_t>>> probes;
-  for (const auto& o : options)
-    probes.push_back(std::async(std::launch::async, [p = o.provider]() -> std::optional<int64_t> {
-      net::ClientOptions co = net::ClientOptions::withTimeout(std::chrono::milliseconds(2000));
-      if (auto key = crypto::PublicKey::fromHex(p.nodeKey); key.isOk()) co.pinnedKey = *key;
-      auto http = net::HttpClient::create(p.gatewayUrl, co);
-      if (!http.isOk()) return std::nullopt;
-      std::optional<int64_t> best;
-      for (int i = 0; i < 3; ++i) {
-        auto t0 = std::chrono::steady_clock::now();
-        auto r = (*http)->request("GET", "/healthz");
-        if (!r.isOk() || r->status != 200) return best;
-        auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                      std::chrono::steady_clock::now() - t0)
-                      .count();
-        if (i > 0 && (!best || us < *best)) best = us;
-      }
-      return best ? std::optional<int64_t>((*best + 999) / 1000) : std::nullopt;
-    }));
-  for (size_t i = 0; i < options.size(); ++i) options[i].rttMs = probes[i].get();
-}
-
-Result<size_t> askForBid(const std::vector<publisher::BidOption>& options) {
-  if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO))
-    return invalidArgument("--select manual needs a terminal to ask on; use cheapest or score");
-  std::cerr << bidTable(options, true).render();
-  for (;;) {
-    std::cerr << "accept bid [1-" << options.size() << "]: " << std::flush;
-    std::string line;
-    if (!std::getline(std::cin, line)) return invalidArgument("no bid chosen (end of input)");
-    try {
-      size_t n = std::stoul(line);
-      if (n >= 1 && n <= options.size()) return n - 1;
-    } catch (const std::exception&) {
-    }
-    std::cerr << "'" << line << "' is not a number between 1 and " << options.size() << "\n";
-  }
 }
 
 }  // namespace
@@ -152,11 +109,17 @@ Result<AuctionWin> runAuction(Context& ctx, ledger::Ledger& l, const crypto::Ide
   }
   if (options.empty())
     return abandon(Status(Code::kNotFound, "every bidder on " + win.order + " has deregistered"));
-  if (strategy != publisher::AuctionStrategy::kCheapest) measureBidders(options);
+  if (strategy != publisher::AuctionStrategy::kCheapest) {
+    std::vector<ledger::ProviderRecord> ps;
+    for (const auto& o : options) ps.push_back(o.provider);
+    auto rtts = gatewayRttsMs(ps);
+    for (size_t i = 0; i < rtts.size(); ++i) options[i].rttMs = rtts[i];
+  }
   publisher::rankBids(options, strategy);
   size_t pick = 0;
   if (strategy == publisher::AuctionStrategy::kManual) {
-    auto chosen = askForBid(options);
+    auto chosen = askChoice(bidTable(options, true).render(), "accept bid", options.size(),
+                            "--select manual needs a terminal to ask on; use cheapest or score");
     if (!chosen.isOk()) return abandon(chosen.status());
     pick = *chosen;
   } else if (opts.tty) {
