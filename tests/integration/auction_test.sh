@@ -19,19 +19,7 @@ fail() {
   orig_fail "$@"
 }
 
-freeport() {
-  local p
-  for p in $(shuf -i 20000-40000 -n 50); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-  fail "no free port"
-}
-
-REG_PORT=$(freeport)
-printf 'version: 0.1\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 127.0.0.1:%s}\nlog: {level: error}\n' \
-  "$WORK/registry" "$REG_PORT" >"$WORK/registry.yml"
-docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-REG_PID=$!
+start_registry
 PIDS=()
 # The runc backend keeps containers across daemon restarts, so remove every deployment through
 # each provider's runtime API before stopping it; wait only for our own children (the ledger
@@ -50,8 +38,7 @@ remove_deployments() {
   done
 }
 trap 'remove_deployments; kill $REG_PID 2>/dev/null; for p in "${PIDS[@]}"; do kill -TERM $p 2>/dev/null; done; wait $REG_PID "${PIDS[@]}" 2>/dev/null; cleanup' EXIT
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$REG_PORT/v2/" >/dev/null && break; sleep 0.1; done
-IMAGE=$("$BIN_DIR/mercato-push-sample" "127.0.0.1:$REG_PORT" mercato/sample:v1) || fail "push sample"
+IMAGE=$(push_sample) || fail "push sample"
 
 start_daemon "$WORK/ledger" --dev --no-provider
 LEDGER=$NODE_URL

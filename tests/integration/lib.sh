@@ -65,3 +65,28 @@ expect_fail() {
   [ "$rc" == "$code" ] || fail "'$*' exited $rc, expected $code (stderr: $(cat "$WORK/err"))"
   grep -q -- "$fragment" "$WORK/err" || fail "'$*' stderr lacks '$fragment': $(cat "$WORK/err")"
 }
+
+# freeport: a loopback port nobody listens on.
+freeport() {
+  local p
+  for p in $(shuf -i 20000-40000 -n 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+  fail "no free port"
+}
+
+# start_registry: a docker-registry on loopback, storing in $WORK/registry; sets REG_PID and
+# REG_PORT. The caller stops it (its EXIT trap kills $REG_PID).
+start_registry() {
+  REG_PORT=$(freeport)
+  printf 'version: 0.1\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 127.0.0.1:%s}\nlog: {level: error}\n' \
+    "$WORK/registry" "$REG_PORT" >"$WORK/registry.yml"
+  docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
+  REG_PID=$!
+}
+
+# push_sample: waits for the registry, pushes the sample image and prints its reference.
+push_sample() {
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$REG_PORT/v2/" >/dev/null && break; sleep 0.1; done
+  "$BIN_DIR/mercato-push-sample" "127.0.0.1:$REG_PORT" mercato/sample:v1
+}

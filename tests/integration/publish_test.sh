@@ -11,24 +11,11 @@ source "$(dirname "$0")/lib.sh"
 trap 'echo "FAIL: command failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (runc)"; exit 0; }
 
-freeport() {
-  local p
-  for p in $(shuf -i 20000-40000 -n 50); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-  fail "no free port"
-}
-
 # Registry with the sample image.
-REG_PORT=$(freeport)
-printf 'version: 0.1\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 127.0.0.1:%s}\nlog: {level: error}\n' \
-  "$WORK/registry" "$REG_PORT" >"$WORK/registry.yml"
-docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-REG_PID=$!
+start_registry
 PROV_PID=""
 trap 'kill $REG_PID 2>/dev/null; [ -n "$PROV_PID" ] && kill -TERM $PROV_PID 2>/dev/null; wait $REG_PID $PROV_PID 2>/dev/null; cleanup' EXIT
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$REG_PORT/v2/" >/dev/null && break; sleep 0.1; done
-IMAGE=$("$BIN_DIR/mercato-push-sample" "127.0.0.1:$REG_PORT" mercato/sample:v1) || fail "push sample"
+IMAGE=$(push_sample) || fail "push sample"
 
 # Ledger host.
 start_daemon "$WORK/ledger" --dev --no-provider
