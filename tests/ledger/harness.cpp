@@ -1,5 +1,7 @@
 #include "harness.hpp"
 
+#include <gtest/gtest.h>
+
 #include <array>
 
 namespace mercato::ledger::testing {
@@ -72,6 +74,18 @@ ProviderBody Harness::providerBody(Prices p) {
   b.capacity = {8000, 32ll << 30, 500ll << 30};
   b.prices = p;
   return b;
+}
+
+void Harness::expectRejected(const std::function<Result<embedded::Applied>()>& f, Code code,
+                             const std::string& text) {
+  const std::string root = sm.stateRoot();
+  const uint64_t head = sm.headSeq();
+  auto r = f();
+  ASSERT_FALSE(r.isOk()) << "expected a rejection containing '" << text << "'";
+  EXPECT_EQ(r.status().code(), code) << r.status().toString();
+  EXPECT_NE(r.status().message().find(text), std::string::npos) << r.status().message();
+  EXPECT_EQ(sm.stateRoot(), root);
+  EXPECT_EQ(sm.headSeq(), head);
 }
 
 }  // namespace mercato::ledger::testing

@@ -4,6 +4,7 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +35,10 @@ struct Harness {
   Result<embedded::Applied> apply(const SignedTx& tx);
   Micros balance(const std::string& address);
   ProviderBody providerBody(Prices p = {1000, 2000, 3000, 4000});
+  // Expects `f` to fail with `code` and a message containing `text`, leaving nothing changed
+  // (same state root and head as before).
+  void expectRejected(const std::function<Result<embedded::Applied>()>& f, Code code,
+                      const std::string& text);
 };
 
 }  // namespace mercato::ledger::testing

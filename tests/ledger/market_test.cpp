@@ -30,18 +30,6 @@ class MarketTest : public ::testing::Test {
     ASSERT_TRUE(h.run(prov2, TxKind::kProviderRegister, p).isOk());
   }
 
-  void expectRejected(const std::function<Result<embedded::Applied>()>& f, Code code,
-                      const std::string& text) {
-    const std::string root = h.sm.stateRoot();
-    const uint64_t head = h.sm.headSeq();
-    auto r = f();
-    ASSERT_FALSE(r.isOk()) << "expected a rejection containing '" << text << "'";
-    EXPECT_EQ(r.status().code(), code) << r.status().toString();
-    EXPECT_NE(r.status().message().find(text), std::string::npos) << r.status().message();
-    EXPECT_EQ(h.sm.stateRoot(), root);
-    EXPECT_EQ(h.sm.headSeq(), head);
-  }
-
   OrderCreateBody orderBody(Micros deposit = 50 * kTok, int64_t ttlMs = 60'000) {
     OrderCreateBody b;
     b.requirements.resources = {{"web", 500, 256 << 20, 0, 2}};
@@ -123,8 +111,8 @@ TEST_F(MarketTest, AcceptingABidCreatesALeaseWhoseEscrowHoldsTheOrderDeposit) {
   ASSERT_TRUE(c.isOk()) << c.status().toString();
   EXPECT_EQ(c->receipt.result["paid"], 12'000);
   EXPECT_EQ(h.balance(prov2.address()), 10 * kTok + 12'000);
-  expectRejected([&] { return h.run(alice, TxKind::kLeaseCreate, LeaseCreateBody{b1}); },
-                 Code::kFailedPrecondition, "matched");
+  h.expectRejected([&] { return h.run(alice, TxKind::kLeaseCreate, LeaseCreateBody{b1}); },
+                   Code::kFailedPrecondition, "matched");
   expectConserved();
   expectReplays();
 }
@@ -145,32 +133,34 @@ TEST_F(MarketTest, BadOrdersAndBidsGetClearErrorsAndChangeNothing) {
   ASSERT_FALSE(ttl.isOk());
   EXPECT_NE(ttl.status().message().find("tx.body.ttlMs"), std::string::npos);
 
-  expectRejected([&] { return h.run(alice, TxKind::kOrderCreate, orderBody(kTok, 48 * 3600'000)); },
-                 Code::kInvalidArgument, "longer than this ledger's maximum");
-  expectRejected([&] { return h.run(bob, TxKind::kOrderCreate, orderBody(11 * kTok)); },
-                 Code::kFailedPrecondition, "overdraft");
+  h.expectRejected(
+      [&] { return h.run(alice, TxKind::kOrderCreate, orderBody(kTok, 48 * 3600'000)); },
+      Code::kInvalidArgument, "longer than this ledger's maximum");
+  h.expectRejected([&] { return h.run(bob, TxKind::kOrderCreate, orderBody(11 * kTok)); },
+                   Code::kFailedPrecondition, "overdraft");
 
   const std::string o = createOrder(orderBody());
-  expectRejected([&] { return bid(prov, o, 2001); }, Code::kInvalidArgument,
-                 "tx.body.price.cpuSecond");
-  expectRejected([&] { return bid(bob, o, 1000); }, Code::kFailedPrecondition,
-                 "not a registered provider");
-  expectRejected([&] { return bid(prov, "ord_missing", 1000); }, Code::kNotFound, "does not exist");
+  h.expectRejected([&] { return bid(prov, o, 2001); }, Code::kInvalidArgument,
+                   "tx.body.price.cpuSecond");
+  h.expectRejected([&] { return bid(bob, o, 1000); }, Code::kFailedPrecondition,
+                   "not a registered provider");
+  h.expectRejected([&] { return bid(prov, "ord_missing", 1000); }, Code::kNotFound,
+                   "does not exist");
   ASSERT_TRUE(bid(prov, o, 1000).isOk());
-  expectRejected([&] { return bid(prov, o, 900); }, Code::kAlreadyExists, "already has open bid");
+  h.expectRejected([&] { return bid(prov, o, 900); }, Code::kAlreadyExists, "already has open bid");
   const std::string b2 = bidId(bid(prov2, o, 1000));
-  expectRejected([&] { return h.run(bob, TxKind::kLeaseCreate, LeaseCreateBody{b2}); },
-                 Code::kPermissionDenied, "cannot accept");
-  expectRejected([&] { return h.run(prov, TxKind::kBidClose, BidCloseBody{b2}); },
-                 Code::kPermissionDenied, "belongs to");
-  expectRejected([&] { return h.run(bob, TxKind::kOrderClose, OrderCloseBody{o}); },
-                 Code::kPermissionDenied, "belongs to");
+  h.expectRejected([&] { return h.run(bob, TxKind::kLeaseCreate, LeaseCreateBody{b2}); },
+                   Code::kPermissionDenied, "cannot accept");
+  h.expectRejected([&] { return h.run(prov, TxKind::kBidClose, BidCloseBody{b2}); },
+                   Code::kPermissionDenied, "belongs to");
+  h.expectRejected([&] { return h.run(bob, TxKind::kOrderClose, OrderCloseBody{o}); },
+                   Code::kPermissionDenied, "belongs to");
 
   // An expired order takes no bids even before its expiry entry has run.
   h.now += 60'000;
-  expectRejected([&] { return bid(prov2, o, 1000); }, Code::kFailedPrecondition, "expired");
-  expectRejected([&] { return h.run(alice, TxKind::kLeaseCreate, LeaseCreateBody{b2}); },
-                 Code::kFailedPrecondition, "expired");
+  h.expectRejected([&] { return bid(prov2, o, 1000); }, Code::kFailedPrecondition, "expired");
+  h.expectRejected([&] { return h.run(alice, TxKind::kLeaseCreate, LeaseCreateBody{b2}); },
+                   Code::kFailedPrecondition, "expired");
   expectConserved();
 }
 
@@ -179,21 +169,21 @@ TEST_F(MarketTest, RequiredAttributesAndAuditorSignaturesGateBids) {
   b.requirements.attributes = {{"region", "eu"}};
   b.requirements.signedBy = {{auditor.address(), {{"tier", "datacenter"}}}};
   const std::string o = createOrder(b);
-  expectRejected([&] { return bid(prov2, o, 1000); }, Code::kFailedPrecondition,
-                 "region=eu (has us)");
-  expectRejected([&] { return bid(prov, o, 1000); }, Code::kFailedPrecondition,
-                 "has attested nothing");
+  h.expectRejected([&] { return bid(prov2, o, 1000); }, Code::kFailedPrecondition,
+                   "region=eu (has us)");
+  h.expectRejected([&] { return bid(prov, o, 1000); }, Code::kFailedPrecondition,
+                   "has attested nothing");
   ASSERT_TRUE(
       h.run(auditor, TxKind::kAuditorAttest, AuditorAttestBody{prov.address(), {{"tier", "edge"}}})
           .isOk());
-  expectRejected([&] { return bid(prov, o, 1000); }, Code::kFailedPrecondition,
-                 "tier=datacenter (has edge)");
+  h.expectRejected([&] { return bid(prov, o, 1000); }, Code::kFailedPrecondition,
+                   "tier=datacenter (has edge)");
   ASSERT_TRUE(h.run(auditor, TxKind::kAuditorAttest,
                     AuditorAttestBody{prov.address(), {{"tier", "datacenter"}}})
                   .isOk());
   EXPECT_TRUE(bid(prov, o, 1000).isOk());
   // An attestation by someone else, or about oneself, does not count / is refused.
-  expectRejected(
+  h.expectRejected(
       [&] {
         return h.run(prov, TxKind::kAuditorAttest, AuditorAttestBody{prov.address(), {{"a", "b"}}});
       },
@@ -240,8 +230,8 @@ TEST_F(MarketTest, ClosingAnOrderOrABidRefundsItsDeposit) {
   EXPECT_EQ(getBid(b2).state, BidState::kClosed);
   EXPECT_EQ(h.balance(alice.address()), 1000 * kTok);
   EXPECT_EQ(h.balance(prov.address()), 10 * kTok);
-  expectRejected([&] { return h.run(alice, TxKind::kOrderClose, OrderCloseBody{o}); },
-                 Code::kFailedPrecondition, "cannot be closed");
+  h.expectRejected([&] { return h.run(alice, TxKind::kOrderClose, OrderCloseBody{o}); },
+                   Code::kFailedPrecondition, "cannot be closed");
   expectConserved();
   expectReplays();
 }

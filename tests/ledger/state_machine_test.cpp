@@ -23,20 +23,6 @@ class StateMachineTest : public ::testing::Test {
     ASSERT_TRUE(h.run(alice, TxKind::kMint, MintBody{mallory.address(), 1}).isOk());
   }
 
-  // Asserts that `r` failed with `code` and a message containing `text`, and that nothing
-  // changed (state root and head are the same as before).
-  void expectRejected(const std::function<Result<embedded::Applied>()>& f, Code code,
-                      const std::string& text) {
-    const std::string root = h.sm.stateRoot();
-    const uint64_t head = h.sm.headSeq();
-    auto r = f();
-    ASSERT_FALSE(r.isOk()) << "expected a rejection containing '" << text << "'";
-    EXPECT_EQ(r.status().code(), code) << r.status().toString();
-    EXPECT_NE(r.status().message().find(text), std::string::npos) << r.status().message();
-    EXPECT_EQ(h.sm.stateRoot(), root);
-    EXPECT_EQ(h.sm.headSeq(), head);
-  }
-
   std::string openEscrow(Micros deposit) {
     auto r = h.run(alice, TxKind::kEscrowOpen, EscrowOpenBody{prov.address(), deposit, {}});
     EXPECT_TRUE(r.isOk()) << r.status().toString();
@@ -55,17 +41,17 @@ TEST_F(StateMachineTest, TransferMovesMoneyAndBumpsNonce) {
 }
 
 TEST_F(StateMachineTest, OverdraftUnknownAccountAndSelfTransferAreRejected) {
-  expectRejected(
+  h.expectRejected(
       [&] {
         return h.run(alice, TxKind::kTransfer, TransferBody{bob.address(), 1001 * kTok});
       },
       Code::kFailedPrecondition, "overdraft");
-  expectRejected(
+  h.expectRejected(
       [&] {
         return h.run(key(9), TxKind::kTransfer, TransferBody{bob.address(), 1});
       },
       Code::kNotFound, "unknown");
-  expectRejected(
+  h.expectRejected(
       [&] {
         return h.run(alice, TxKind::kTransfer, TransferBody{alice.address(), 1});
       },
@@ -76,14 +62,14 @@ TEST_F(StateMachineTest, OverdraftUnknownAccountAndSelfTransferAreRejected) {
 TEST_F(StateMachineTest, ReplayAndNonceGapsAreRejected) {
   SignedTx tx = h.sign(alice, TxKind::kTransfer, TransferBody{bob.address(), kTok});
   ASSERT_TRUE(h.apply(tx).isOk());
-  expectRejected([&] { return h.apply(tx); }, Code::kFailedPrecondition, "replay rejected");
+  h.expectRejected([&] { return h.apply(tx); }, Code::kFailedPrecondition, "replay rejected");
   SignedTx gap = signTx(
       Tx{h.chain, TxKind::kTransfer, alice.address(), 9, TransferBody{bob.address(), 1}}, alice);
-  expectRejected([&] { return h.apply(gap); }, Code::kFailedPrecondition, "expected 5");
+  h.expectRejected([&] { return h.apply(gap); }, Code::kFailedPrecondition, "expected 5");
   SignedTx other = signTx(
       Tx{"other-chain", TxKind::kTransfer, alice.address(), 5, TransferBody{bob.address(), 1}},
       alice);
-  expectRejected([&] { return h.apply(other); }, Code::kInvalidArgument, "this ledger is");
+  h.expectRejected([&] { return h.apply(other); }, Code::kInvalidArgument, "this ledger is");
 }
 
 TEST_F(StateMachineTest, MintOnlyInDevModeAndCapped) {
@@ -98,13 +84,13 @@ TEST_F(StateMachineTest, MintOnlyInDevModeAndCapped) {
 }
 
 TEST_F(StateMachineTest, ProviderRegistryLifecycle) {
-  expectRejected([&] { return h.run(prov, TxKind::kProviderRegister, h.providerBody()); },
-                 Code::kAlreadyExists, "already registered");
-  expectRejected([&] { return h.run(bob, TxKind::kProviderUpdate, h.providerBody()); },
-                 Code::kNotFound, "not registered");
+  h.expectRejected([&] { return h.run(prov, TxKind::kProviderRegister, h.providerBody()); },
+                   Code::kAlreadyExists, "already registered");
+  h.expectRejected([&] { return h.run(bob, TxKind::kProviderUpdate, h.providerBody()); },
+                   Code::kNotFound, "not registered");
   ASSERT_TRUE(h.run(prov, TxKind::kProviderUpdate, h.providerBody({5, 6, 7, 8})).isOk());
   ASSERT_TRUE(h.run(prov, TxKind::kProviderDeregister, DeregisterBody{}).isOk());
-  expectRejected(
+  h.expectRejected(
       [&] {
         return h.run(alice, TxKind::kEscrowOpen, EscrowOpenBody{prov.address(), kTok, {}});
       },
@@ -120,12 +106,12 @@ TEST_F(StateMachineTest, EscrowOpenSnapshotsTermsAndChecksExpectedTerms) {
   // A later price change does not touch the open escrow's terms.
   ASSERT_TRUE(h.run(prov, TxKind::kProviderUpdate, h.providerBody({9, 9, 9, 9})).isOk());
   Prices stale{1000, 2000, 3000, 4000};
-  expectRejected(
+  h.expectRejected(
       [&] {
         return h.run(alice, TxKind::kEscrowOpen, EscrowOpenBody{prov.address(), kTok, stale});
       },
       Code::kFailedPrecondition, "now charges");
-  expectRejected(
+  h.expectRejected(
       [&] {
         return h.run(alice, TxKind::kEscrowOpen, EscrowOpenBody{prov.address(), 5000 * kTok, {}});
       },
@@ -145,17 +131,17 @@ TEST_F(StateMachineTest, ClaimsPayCumulativeUsageAndMustBeMonotonic) {
   ASSERT_TRUE(r.isOk());
   EXPECT_EQ(r->receipt.result["paid"], 0);
   Usage lower{9'000, 2048, 0, 0};
-  expectRejected(
+  h.expectRejected(
       [&] {
         return h.run(prov, TxKind::kEscrowClaim, EscrowClaimBody{id, lower});
       },
       Code::kFailedPrecondition, "cpuMillis went down");
-  expectRejected(
+  h.expectRejected(
       [&] {
         return h.run(mallory, TxKind::kEscrowClaim, EscrowClaimBody{id, Usage{20'000, 0, 0, 0}});
       },
       Code::kPermissionDenied, "belongs to provider");
-  expectRejected(
+  h.expectRejected(
       [&] {
         return h.run(prov, TxKind::kEscrowClaim, EscrowClaimBody{"esc_nope", u});
       },
@@ -179,7 +165,7 @@ TEST_F(StateMachineTest, ExhaustionPaysAtMostTheBalanceAndTopUpReopens) {
   EXPECT_EQ(r->receipt.result["state"], "open");
   EXPECT_EQ(r->receipt.result["balance"], 10'000);
   EXPECT_EQ(h.balance(prov.address()), 50'000);
-  expectRejected(
+  h.expectRejected(
       [&] {
         return h.run(bob, TxKind::kEscrowDeposit, EscrowDepositBody{id, 1});
       },
@@ -189,9 +175,9 @@ TEST_F(StateMachineTest, ExhaustionPaysAtMostTheBalanceAndTopUpReopens) {
 TEST_F(StateMachineTest, CloseGivesTheProviderAGracePeriodThenRefunds) {
   std::string id = openEscrow(100'000);
   ASSERT_TRUE(h.run(alice, TxKind::kEscrowClose, EscrowCloseBody{id}).isOk());
-  expectRejected([&] { return h.run(alice, TxKind::kEscrowClose, EscrowCloseBody{id}); },
-                 Code::kFailedPrecondition, "already closing");
-  expectRejected(
+  h.expectRejected([&] { return h.run(alice, TxKind::kEscrowClose, EscrowCloseBody{id}); },
+                   Code::kFailedPrecondition, "already closing");
+  h.expectRejected(
       [&] {
         return h.run(alice, TxKind::kEscrowDeposit, EscrowDepositBody{id, 1});
       },
@@ -212,7 +198,7 @@ TEST_F(StateMachineTest, CloseGivesTheProviderAGracePeriodThenRefunds) {
   }
   EXPECT_EQ(h.balance(alice.address()), 1000 * kTok - 30'000);
   EXPECT_EQ(h.balance(prov.address()), 30'000);
-  expectRejected(
+  h.expectRejected(
       [&] {
         return h.run(prov, TxKind::kEscrowClaim, EscrowClaimBody{id, Usage{40'000, 0, 0, 0}});
       },
@@ -225,8 +211,8 @@ TEST_F(StateMachineTest, ProviderCloseRefundsImmediately) {
   ASSERT_TRUE(r.isOk());
   EXPECT_EQ(r->receipt.result["state"], "closed");
   EXPECT_EQ(h.balance(alice.address()), 1000 * kTok);
-  expectRejected([&] { return h.run(mallory, TxKind::kEscrowClose, EscrowCloseBody{id}); },
-                 Code::kPermissionDenied, "cannot close");
+  h.expectRejected([&] { return h.run(mallory, TxKind::kEscrowClose, EscrowCloseBody{id}); },
+                   Code::kPermissionDenied, "cannot close");
 }
 
 TEST_F(StateMachineTest, LogIsHashChainedAndReplays) {
