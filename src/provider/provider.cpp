@@ -214,6 +214,20 @@ Status Provider::registerOnLedger() {
 // ---------------------------------------------------------------------------------------------
 // Intake
 
+Result<ledger::Capacity> Provider::peakInUse(
+    const Result<std::vector<DeploymentRecord>>& deployments) {
+  if (!deployments.isOk()) return deployments.status();
+  ledger::Capacity used;
+  for (const auto& d : *deployments) {
+    if (d.state == "removed") continue;
+    auto m = manifest::manifestFromJson(json::parse(d.manifestJson, nullptr, false));
+    if (!m.isOk()) continue;
+    used.cpu += m->peakCpuMillis();
+    used.memory += m->peakMemoryBytes();
+  }
+  return used;
+}
+
 Result<nlohmann::json> Provider::acceptBundle(std::string_view sealed) {
   if (static_cast<int64_t>(sealed.size()) > opts_.config.maxBundleBytes)
     return tooLarge("bundle: " + std::to_string(sealed.size()) + " bytes is over this provider's " +
@@ -282,14 +296,8 @@ Result<nlohmann::json> Provider::acceptBundle(std::string_view sealed) {
     return alreadyExists("bundle: escrow " + h.escrowId + " already funds deployment " +
                          existing->id);
   // Capacity: the app's peak against what the accepted apps may peak at.
-  int64_t usedCpu = 0, usedMem = 0;
-  ASSIGN_OR_RETURN(auto active, store_->deployments(false));
-  for (const auto& d : active) {
-    auto m = manifest::manifestFromJson(json::parse(d.manifestJson, nullptr, false));
-    if (!m.isOk()) continue;
-    usedCpu += m->peakCpuMillis();
-    usedMem += m->peakMemoryBytes();
-  }
+  ASSIGN_OR_RETURN(ledger::Capacity used, peakInUse(store_->deployments(false)));
+  const int64_t usedCpu = used.cpu, usedMem = used.memory;
   const auto& cap = opts_.config.capacity;
   if (usedCpu + h.manifest.peakCpuMillis() > cap.cpu)
     return resourceExhausted("bundle: the app needs " + std::to_string(h.manifest.peakCpuMillis()) +

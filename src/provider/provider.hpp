@@ -105,6 +105,10 @@ class Provider : public FacadeBackend {
   Status settle(DeploymentRecord d);
   void removeDeployment(DeploymentRecord& d, const std::string& reason);
   void registerGatewayRoutes(net::Router& router);
+  // The peak CPU and memory the non-removed `deployments` may occupy (their manifests' resources
+  // x scaling.max): what intake checks capacity against and /status reports as allocated.
+  static Result<ledger::Capacity> peakInUse(
+      const Result<std::vector<DeploymentRecord>>& deployments);
   void scheduleClaims();
   bool stoppingFlag() {
     std::lock_guard lock(settleMu_);

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <set>
 
-#include "manifest/manifest.hpp"
 #include "provider/bidengine/bid_engine.hpp"
 #include "provider/provider.hpp"
 
@@ -15,10 +14,10 @@ json Provider::statusJson() {
   json out = {{"provider", address_}, {"time", opts_.clock->nowMillis()}};
 
   // Manifest service: what was received and what is running.
-  int64_t usedCpu = 0, usedMem = 0;
   size_t active = 0, suspended = 0, removed = 0;
   std::set<std::string> deployedEscrows;
-  if (auto all = store_->deployments(true); all.isOk()) {
+  auto all = store_->deployments(true);
+  if (all.isOk()) {
     for (const auto& d : *all) {
       if (d.state == "removed") {
         ++removed;
@@ -26,12 +25,10 @@ json Provider::statusJson() {
       }
       d.state == "suspended" ? ++suspended : ++active;
       deployedEscrows.insert(d.escrowId);
-      auto m = manifest::manifestFromJson(json::parse(d.manifestJson, nullptr, false));
-      if (!m.isOk()) continue;
-      usedCpu += m->peakCpuMillis();
-      usedMem += m->peakMemoryBytes();
     }
   }
+  const ledger::Capacity used = peakInUse(all).valueOr(ledger::Capacity{});
+  const int64_t usedCpu = used.cpu, usedMem = used.memory;
   out["manifests"] = {{"received", active + suspended + removed + pendingIntakes_.load()},
                       {"pending", pendingIntakes_.load()},
                       {"active", active},
