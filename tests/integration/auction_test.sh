@@ -126,14 +126,14 @@ expect_eq "$(pub orders show "$ORDER" --json | jq -r .order.state)" matched "ord
 BIDS=$(pub bids list --order "$ORDER" --json)
 expect_eq "$(jq -r --arg p "$CHEAP" '.[] | select(.provider == $p) | .state' <<<"$BIDS")" won "cheap bid"
 expect_eq "$(jq -r --arg p "$DEAR" '.[] | select(.provider == $p) | .state' <<<"$BIDS")" lost "dear bid"
-pub orders list | grep -q "$ORDER" || fail "orders list does not show $ORDER"
+pub orders list | matches "$ORDER" || fail "orders list does not show $ORDER"
 
 # The winner's status: one active lease, the bid engine on, one manifest active.
 ST=$(pub provider status "$CHEAP_GW" --json) || fail "provider status"
 expect_eq "$(jq -r .cluster.activeLeases <<<"$ST")" 1 "active leases"
 expect_eq "$(jq -r .bidEngine.enabled <<<"$ST")" true "bid engine enabled"
 expect_eq "$(jq -r .manifests.active <<<"$ST")" 1 "active manifests"
-pub provider status "$CHEAP" | grep -q "leases       1 active" || fail "human status"
+pub provider status "$CHEAP" | matches "leases       1 active" || fail "human status"
 
 # Nobody can serve region=mars: no bid, the order is closed and the deposit comes back.
 before=$(pub ledger balance --json | jq -r .balance)

@@ -9,7 +9,7 @@ head -3 "$WORK/daemon.log" | while read -r line; do
   echo "$line" | jq -e .msg >/dev/null || fail "log line is not JSON: $line"
 done
 
-curl -sf "$NODE_URL/metrics" | grep -q '^# TYPE mercato_ledger_head_seq gauge' || fail "metrics"
+curl -sf "$NODE_URL/metrics" | matches '^# TYPE mercato_ledger_head_seq gauge' || fail "metrics"
 
 # Keys.
 m alice keys create --json >/dev/null
@@ -24,7 +24,7 @@ expect_fail 1 "wrong passphrase" env MERCATO_PASSPHRASE=nope "$BIN_DIR/mercato" 
 m alice ledger mint 1000 >/dev/null
 expect_eq "$(m alice ledger balance --json | jq -r .balance)" "1000000000" "alice balance after mint"
 m alice ledger transfer "$BOB" 12.5 >/dev/null
-m bob ledger balance | grep -q "12.5 MER" || fail "bob's human balance"
+m bob ledger balance | matches "12.5 MER" || fail "bob's human balance"
 expect_eq "$(m bob ledger balance --json | jq -r .balance)" "12500000" "bob balance"
 
 # Bad input: clear errors, non-zero exit, nothing changes.
@@ -47,7 +47,7 @@ m prov providers register --gateway https://127.0.0.1:8443 --cpu 4 --memory 8Gi 
   --attr region=eu-west --attr tier=community >/dev/null
 expect_eq "$(m alice providers list --json | jq length)" "1" "provider count"
 expect_eq "$(m alice providers show "$PROV" --json | jq -r .attributes.region)" "eu-west" "provider attr"
-m alice providers list | head -1 | grep -q "OWNER" || fail "providers table header"
+m alice providers list | sed -n 1p | matches "OWNER" || fail "providers table header"
 expect_fail 1 "already registered" m prov providers register --gateway https://x:1
 
 # Escrow lifecycle.
@@ -65,15 +65,15 @@ expect_eq "$(m alice escrow show "$ESCROW" --json | jq -r .state)" "closing" "st
 expect_eq "$(m alice escrow list --publisher "$ALICE" --json | jq length)" "1" "escrow list"
 
 # History, events, verify.
-m alice ledger history | grep -q "escrow.open" || fail "history lacks escrow.open"
+m alice ledger history | matches "escrow.open" || fail "history lacks escrow.open"
 expect_eq "$(m alice ledger events --json | grep -c '"type":"escrow.claimed"')" "1" "claimed events"
-m alice ledger verify | grep -q "chain intact" || fail "remote verify"
+m alice ledger verify | matches "chain intact" || fail "remote verify"
 expect_eq "$(m alice ledger verify --json | jq -r .ok)" "true" "verify json"
 
 # Clean shutdown, then offline verify of the data dir.
 stop_daemon || fail "mercatod exit code on SIGTERM"
 grep -q "shutting down" "$WORK/daemon.log" || fail "no shutdown log line"
-"$BIN_DIR/mercato" ledger verify --data-dir "$WORK/node" | grep -q "chain intact" || fail "offline verify"
+"$BIN_DIR/mercato" ledger verify --data-dir "$WORK/node" | matches "chain intact" || fail "offline verify"
 
 # Restart: state survives.
 start_daemon "$WORK/node" --dev --no-provider

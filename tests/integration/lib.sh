@@ -15,6 +15,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# matches [grep flags] PATTERN: grep for a pipeline's end that reads all its input. `grep -q` exits at
+# the first match, and under pipefail the producer's SIGPIPE then fails the whole test.
+matches() { grep "$@" >/dev/null; }
+
 fail() {
   echo "FAIL: $*" >&2
   [ -f "$WORK/daemon.log" ] && { echo "--- daemon log (tail) ---" >&2; tail -20 "$WORK/daemon.log" >&2; }

@@ -12,6 +12,9 @@
 # Needs root, iproute2 (ip, tc with netem), curl and jq; skips (exit 77) with the reason when the
 # host can't. Every wait is bounded; namespaces are removed even on failure.
 set -euo pipefail
+# matches [grep flags] PATTERN: reads all its input (grep -q exits at the first match, and under
+# pipefail the producer's SIGPIPE would fail the test; /metrics is larger than a pipe write).
+matches() { grep "$@" >/dev/null; }
 
 : "${BIN_DIR:?BIN_DIR must point at the build bin directory}"
 skip() { echo "SKIP: $*"; exit 77; }
@@ -57,7 +60,7 @@ peers() {
   [ -n "${2:-}" ] && q="?network=$2"
   ns "$1" curl -sf --max-time 2 "$(url "$1")/p2p/v1/peers$q" | jq -r '.[].peerId' | sort
 }
-has_peer() { peers "$1" "${3:-}" | grep -qx "$2"; }
+has_peer() { peers "$1" "${3:-}" | matches -x "$2"; }
 now_ms() { date +%s%3N; }
 # wait_until SECONDS DESCRIPTION CMD...: polls CMD every 0.1 s.
 wait_until() {
@@ -150,7 +153,7 @@ KEY=$(m 1 --json networks create lab --private "$(tok 1)" | jq -r .key)
 m 2 networks join "$KEY" "$(tok 2)" >/dev/null
 m 4 networks join "$KEY" "$(tok 4)" >/dev/null
 [ "$(m 4 --json networks list | jq -r '.[].name')" == "lab" ] || fail "n4 is in more than lab"
-m 1 networks list | grep -q "lab *private" || fail "networks list lacks the private network"
+m 1 networks list | matches "lab *private" || fail "networks list lacks the private network"
 
 # n3 has no key: whatever happens, it must never list n4 (lab only).
 never_sees_n4() { ! has_peer 3 "${ID[4]}"; }
@@ -178,7 +181,7 @@ RTT12=$(ns 1 curl -sf "$(url 1)/p2p/v1/peers" | jq --arg id "${ID[2]}" '.[] | se
 # n6 has nothing in range: it keeps at most its closest node.
 N6=$(peers 6 | wc -l)
 [ "$N6" -le 1 ] || fail "n6 keeps $N6 nodes, all beyond maxPing (expected at most the closest)"
-m 1 peers list | head -1 | grep -q "PEER ID" || fail "peers list table header"
+m 1 peers list | sed -n 1p | matches "PEER ID" || fail "peers list table header"
 echo "ok: maxPing (n1 keeps n2,n3 at ${RTT12}us; drops n5 at 55 ms and n6 at 155 ms; n6 keeps $N6)"
 
 # --- identity and repository: a new name and n3's summary reach n1 ---
@@ -209,7 +212,7 @@ sleep $((5 * PERIOD_MS / 1000))
 for i in 1 2 4; do has_peer "$i" "${ID[3]}" lab && fail "n$i admitted n3 (wrong key) to lab"; done
 UNKNOWN_AFTER=$(ns 1 curl -sf "$(url 1)/p2p/v1/stats" | jq .dropped.unknown_network)
 [ "$UNKNOWN_AFTER" -gt "$UNKNOWN_BEFORE" ] || fail "n1 counted none of n3's wrong-key packets"
-ns 1 curl -sf "$(url 1)/metrics" | grep -q 'mercato_p2p_dropped_total{reason="unknown_network"}' ||
+ns 1 curl -sf "$(url 1)/metrics" | matches 'mercato_p2p_dropped_total{reason="unknown_network"}' ||
   fail "/metrics lacks the p2p drop counters"
 echo "ok: wrong key not admitted (n1 dropped $((UNKNOWN_AFTER - UNKNOWN_BEFORE)) packets of an unknown network)"
 

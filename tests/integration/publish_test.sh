@@ -76,7 +76,7 @@ expect_eq "$(jq -r '.receipt.provider' <<<"$OUT")" "$PROVIDER" "receipt provider
 body=$(curl -sf "$APP") || fail "first request through the facade"
 [[ "$body" == hello\ from* ]] || fail "unexpected answer: $body"
 # Host routing too.
-curl -sf -H "Host: $DEP.apps.test" "http://127.0.0.1:$FACADE_PORT/" | grep -q "hello from" \
+curl -sf -H "Host: $DEP.apps.test" "http://127.0.0.1:$FACADE_PORT/" | matches "hello from" \
   || fail "host routing"
 
 # 12: idle -> back to zero.
@@ -102,7 +102,7 @@ done
 curl -sf "$APP" >/dev/null || fail "request before the kill"
 kill -KILL "$PROV_PID"; wait "$PROV_PID" 2>/dev/null || true
 start_provider
-curl -sf "$APP" | grep -q "hello from" || fail "the app lost its URL after the provider restart"
+curl -sf "$APP" | matches "hello from" || fail "the app lost its URL after the provider restart"
 before=$(curl -sf "$LEDGER/ledger/v1/escrows/$ESCROW" | jq -r '.usage.requests')
 sleep 2.5
 after=$(curl -sf "$LEDGER/ledger/v1/escrows/$ESCROW" | jq -r '.usage.requests')

@@ -258,11 +258,14 @@ TEST_F(BidEngineTest, RestartDoesNotDoubleBidAndKeepsItsLease) {
   // As if it died before saving its cursor: it replays o1 and o2's creation.
   ASSERT_TRUE(store->putEventCursor("bidengine", before).isOk());
   o3 = m_.order(1000, kGi);  // created while it was down
-  o4 = m_.order(1000, kGi);  // would overcommit: the lease and two bids already hold 3 CPUs
+  o4 = m_.order(1000, kGi);  // with o3, would overcommit: the lease and o2's bid hold 2 of 3 CPUs
   auto e = engine(1, three, scaleConfig({100, 50, 10'000, 1'000}), store.get());
   ASSERT_TRUE(m_.settle(*e));
-  for (const auto& o : {o1, o2, o3}) EXPECT_EQ(m_.bids(o, addr(1)).size(), 1u) << o;
-  EXPECT_TRUE(m_.bids(o4, addr(1)).empty());
+  for (const auto& o : {o1, o2}) EXPECT_EQ(m_.bids(o, addr(1)).size(), 1u) << o;
+  // o3 and o4 are evaluated concurrently after the restart and one CPU is left: whichever
+  // evaluation reserves first bids, the other waits. Never both, never twice.
+  const size_t b3 = m_.bids(o3, addr(1)).size(), b4 = m_.bids(o4, addr(1)).size();
+  EXPECT_EQ(b3 + b4, 1u) << "o3 has " << b3 << " bids, o4 has " << b4;
   auto s = e->status();
   EXPECT_EQ(s.leases, 1u);
   EXPECT_EQ(s.openBids, 2u);
