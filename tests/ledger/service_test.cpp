@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include "harness.hpp"
@@ -199,6 +201,37 @@ TEST_F(LedgerServiceTest, EventsLongPollAndStream) {
   ASSERT_GE(streamed.size(), 4u);
   for (size_t i = 1; i < streamed.size(); ++i)
     EXPECT_GT(streamed[i]["seq"].get<uint64_t>(), streamed[i - 1]["seq"].get<uint64_t>());
+}
+
+// notifyEvents over HTTP returns at once, as ledger.hpp promises, and calls back from the
+// client's own thread: when a new event commits, and on timeout when none does.
+TEST_F(LedgerServiceTest, RemoteNotifyEventsDoesNotBlockAndFiresOnEventOrTimeout) {
+  const uint64_t cursor = remote_->info()->eventSeq;
+  std::mutex mu;
+  std::condition_variable cv;
+  int onEvent = 0, onTimeout = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  remote_->notifyEvents(cursor, 30'000, [&] {
+    std::lock_guard lk(mu);
+    ++onEvent;
+    cv.notify_all();
+  });
+  remote_->notifyEvents(cursor + 1'000, 300, [&] {  // no such event: only the timeout fires it
+    std::lock_guard lk(mu);
+    ++onTimeout;
+    cv.notify_all();
+  });
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(200))
+      << "notifyEvents blocked its caller";
+  {
+    std::unique_lock lk(mu);
+    EXPECT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return onTimeout == 1; }));
+    EXPECT_EQ(onEvent, 0) << "fired before any event existed";
+  }
+  ASSERT_TRUE(run(alice, TxKind::kMint, MintBody{alice.address(), kTok}).isOk());
+  std::unique_lock lk(mu);
+  EXPECT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return onEvent == 1; }));
+  EXPECT_EQ(onTimeout, 1);
 }
 
 }  // namespace

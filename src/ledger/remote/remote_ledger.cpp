@@ -1,6 +1,10 @@
 #include "ledger/remote/remote_ledger.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "net/client.hpp"
 
@@ -95,10 +99,9 @@ class RemoteLedger final : public Ledger {
                 "events", eventFromJson);
   }
 
+  // A remote ledger has no local committer to hook: one waiter thread long-polls for everyone.
   void notifyEvents(uint64_t after, int64_t timeoutMs, std::function<void()> ready) override {
-    // A remote ledger has no local committer to hook: long-poll once, then call back.
-    (void)events(after, 1, timeoutMs);
-    ready();
+    waiters_.add(after, timeoutMs, std::move(ready));
   }
 
  private:
@@ -143,9 +146,87 @@ class RemoteLedger final : public Ledger {
     return out;
   }
 
+  // The callers of notifyEvents. The thread starts on first use (the CLI never needs it) and
+  // polls in slices of at most kSliceMs, so destruction waits at most that long.
+  class Waiters {
+   public:
+    explicit Waiters(RemoteLedger& ledger) : ledger_(ledger) {}
+    ~Waiters() {
+      {
+        std::lock_guard lk(mu_);
+        stop_ = true;
+      }
+      cv_.notify_all();
+      if (thread_.joinable()) thread_.join();
+    }
+
+    void add(uint64_t after, int64_t timeoutMs, std::function<void()> ready) {
+      {
+        std::lock_guard lk(mu_);
+        list_.push_back({after,
+                         Clock::now() + std::chrono::milliseconds(std::max<int64_t>(0, timeoutMs)),
+                         std::move(ready)});
+        if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+      }
+      cv_.notify_all();
+    }
+
+   private:
+    using Clock = std::chrono::steady_clock;
+    static constexpr int64_t kSliceMs = 1'000;
+    struct Waiter {
+      uint64_t after;
+      Clock::time_point deadline;
+      std::function<void()> ready;
+    };
+
+    void run() {
+      std::unique_lock lk(mu_);
+      while (true) {
+        cv_.wait(lk, [&] { return stop_ || !list_.empty(); });
+        if (stop_) return;
+        uint64_t after = list_.front().after;
+        Clock::time_point first = list_.front().deadline;
+        for (const auto& w : list_) {
+          after = std::min(after, w.after);
+          first = std::min(first, w.deadline);
+        }
+        lk.unlock();
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(first - Clock::now()).count();
+        const int64_t waitMs = std::clamp<int64_t>(left, 0, kSliceMs);
+        uint64_t head = 0;  // an event with this seq exists (0: none seen)
+        auto r = ledger_.events(after, 1, waitMs);
+        if (r.isOk() && !r->empty()) head = r->back().seq;
+        lk.lock();
+        if (!r.isOk())  // the node is unreachable: do not spin; deadlines still fire below
+          cv_.wait_for(lk, std::chrono::milliseconds(std::min<int64_t>(waitMs, 200)),
+                       [&] { return stop_; });
+        std::vector<std::function<void()>> fire;
+        const auto now = Clock::now();
+        std::erase_if(list_, [&](Waiter& w) {
+          if (head <= w.after && now < w.deadline) return false;
+          fire.push_back(std::move(w.ready));
+          return true;
+        });
+        lk.unlock();
+        for (auto& f : fire) f();
+        lk.lock();
+      }
+    }
+
+    RemoteLedger& ledger_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool stop_ = false;
+    std::vector<Waiter> list_;
+    std::thread thread_;
+  };
+
   std::string url_;
   std::mutex mu_;
   std::vector<std::unique_ptr<net::HttpClient>> pool_;
+  Waiters waiters_{*this};  // last: its thread stops before the pool goes
 };
 
 }  // namespace

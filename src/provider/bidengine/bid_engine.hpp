@@ -63,8 +63,7 @@ struct BidEngineOptions {
   std::function<Status(uint64_t)> saveCursor;    // default: not persisted
   MetricsRegistry* metrics = nullptr;            // default: a private registry
   size_t eventBatch = 512;
-  // How long one wait for new events lasts. Also bounds stop() with a remote ledger, whose
-  // notifyEvents() blocks the calling thread for the whole long poll.
+  // How long one wait for new events lasts before the watcher re-arms it.
   int64_t longPollMs = 2'000;
   size_t maxInFlight = 2'048;  // evaluations in flight before the watcher stops reading
 };
