@@ -4,8 +4,8 @@
 # runs `mercato deploy --auction`: an order goes on the ledger, both providers bid, the cheaper
 # bid wins, the lease's escrow funds the sealed-bundle deployment on the winner (at the bid's
 # price, not the list price), and the app answers through the winner's facade. Then: order and
-# bid listings, the winner's GET /status, and an auction nobody can serve (no bid: the order is
-# closed and its deposit refunded). Needs root (runc): ctest labels runc, integration.
+# bid listings, `mercato deployments exec` (plain, -i and -t) on the winner, its GET /status,
+# and an auction nobody can serve (no bid: the order is closed and its deposit refunded). Needs root (runc): ctest labels runc, integration.
 source "$(dirname "$0")/lib.sh"
 trap 'echo "FAIL: command failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (runc)"; exit 0; }
@@ -120,6 +120,27 @@ LEASE=$(curl -sf "$LEDGER/ledger/v1/leases/$ESCROW") || fail "no lease $ESCROW o
 ORDER=$(jq -r .order <<<"$LEASE")
 body=$(curl -sf "$APP") || fail "request through the winner's facade"
 [[ "$body" == hello\ from* ]] || fail "unexpected answer: $body"
+
+# The publisher's CLI exec on the winner's runc instance (idleTimeout 30s keeps it up): output
+# and exit code without -i; stdin and the exit code with -i (WebSocket); a real terminal with -t,
+# run under script(1) so the CLI has a pty of a known size and sends it to the remote one. (The
+# sample image links only a few busybox applets; the others are called through busybox.)
+DEP=$(jq -r '.receipt.deploymentId' <<<"$OUT")
+expect_eq "$(pub deployments exec "$DEP" -- echo hi)" hi "exec output"
+expect_eq "$(printf 'line one\nline two\n' | pub deployments exec -i "$DEP" -- sh -c 'read a; read b; echo "$b"')" \
+  "line two" "exec -i stdin"
+rc=0
+pub deployments exec -i "$DEP" -- sh -c 'exit 7' </dev/null || rc=$?
+expect_eq "$rc" 7 "exec -i exit code"
+PUB_CLI="$BIN_DIR/mercato --home $WORK/pub --node $LEDGER"
+TTY_OUT=$(script -qec "stty rows 31 cols 97; $PUB_CLI deployments exec -t $DEP -- sh -c 'busybox stty size; busybox tty'" \
+  /dev/null </dev/null | tr -d '\r') || fail "exec -t: $TTY_OUT"
+# script(1) passes its stdin's EOF on as a NUL byte, which the remote terminal echoes as "^@".
+matches -E '^(\^@)?31 97$' <<<"$TTY_OUT" || fail "exec -t: the remote terminal is not 31x97: $TTY_OUT"
+matches -x "/dev/pts/[0-9]*" <<<"$TTY_OUT" || fail "exec -t: the remote has no tty: $TTY_OUT"
+rc=0
+script -qec "$PUB_CLI deployments exec -t $DEP -- sh -c 'exit 3'" /dev/null </dev/null >/dev/null || rc=$?
+expect_eq "$rc" 3 "exec -t exit code"
 
 # Listings: the order is matched; the cheap bid won, the dear one lost.
 expect_eq "$(pub orders show "$ORDER" --json | jq -r .order.state)" matched "order state"
