@@ -132,7 +132,10 @@ std::string pollSize(net::WebSocketClient& ws, const std::string& want) {
     EXPECT_TRUE(ExecTest::sendStdin(ws, "/bin/busybox stty size; echo " + mark.substr(0, 1) +
                                             "\"\"" + mark.substr(1) + "-done\n")
                     .isOk());
-    Transcript t = ExecTest::read(ws, mark + "-done\r\n", 10s);
+    // Up to the next prompt: busybox sh puts the terminal in raw mode before it prints that,
+    // so input sent after it is echoed by the shell alone (typed-ahead input is echoed by the
+    // terminal as well, as on any Unix terminal).
+    Transcript t = ExecTest::read(ws, mark + "-done\r\n/ # ", 10s);
     seen += t.out;
     if (t.out.find(want + "\r\n") != std::string::npos) break;
   }
