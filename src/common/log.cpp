@@ -82,4 +82,10 @@ Status initLogging(LogFormat format, const std::string& level) {
   return Status::ok();
 }
 
+bool warnIfError(const Status& s, std::string_view context) {
+  if (s.isOk()) return true;
+  spdlog::warn("{}: {}", context, s.message());
+  return false;
+}
+
 }  // namespace mercato

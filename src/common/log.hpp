@@ -18,6 +18,10 @@ Result<LogFormat> parseLogFormat(const std::string& name);
 // ("debug", "info", "warn", ...).
 Status initLogging(LogFormat format, const std::string& level);
 
+// Logs a warning "<context>: <message>" when `s` failed, for work whose failure the caller can
+// only report (cleanup, best-effort persistence); returns whether it succeeded.
+bool warnIfError(const Status& s, std::string_view context);
+
 // Escapes a string for inclusion inside a JSON string literal.
 std::string jsonEscape(std::string_view s);
 

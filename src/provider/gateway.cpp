@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/log.hpp"
 #include "common/strings.hpp"
 #include "common/worker_pool.hpp"
 #include "crypto/address.hpp"
@@ -356,10 +357,15 @@ void Provider::registerGatewayRoutes(net::Router& router) {
           lo.follow = req.queryParam("follow").value_or("") == "1";
           lo.cancelled = [this, w] { return w->closed() || stoppingFlag(); };
           w->beginStream(200, {{"Content-Type", "application/x-ndjson"}});
-          opts_.runtime->logs(req.params.at("id"), lo, [&](const runtime::LogLine& l) {
+          Status s = opts_.runtime->logs(req.params.at("id"), lo, [&](const runtime::LogLine& l) {
             json j = {{"instance", l.instance}, {"stream", l.stream}, {"text", l.text}};
             return w->writeChunk(j.dump() + "\n");
           });
+          // The 200 is already out: a failure ends the stream with an error line.
+          if (!s.isOk())
+            (void)w->writeChunk(
+                json{{"error", {{"code", codeName(s.code())}, {"message", s.message()}}}}.dump() +
+                "\n");
           w->end();
         }).detach();
       });

@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/log.hpp"
 #include "common/strings.hpp"
 #include "crypto/hash.hpp"
 #include "ledger/tx.hpp"
@@ -122,7 +123,8 @@ void Provider::stop() {
   if (auto all = store_->deployments(false); all.isOk())
     for (const auto& d : *all) {
       auto c = facade_->counters(d.id);
-      store_->putTraffic(d.id, c.requests, c.egressBytes);
+      warnIfError(store_->putTraffic(d.id, c.requests, c.egressBytes),
+                  "provider: saving the traffic counters of " + d.id);
     }
   if (facade_) facade_->stop();
 }
@@ -350,15 +352,15 @@ Result<nlohmann::json> Provider::acceptBundle(std::string_view sealed) {
   if (Status s = opts_.runtime->deploy(spec); !s.isOk()) {
     rec.state = "removed";
     rec.reason = "deploy failed: " + s.message();
-    store_->putDeployment(rec);
+    warnIfError(store_->putDeployment(rec), "provider: recording the failed deploy of " + rec.id);
     fs::remove_all(imageDir, ec);
     return s;
   }
   if (Status s = addRoute(rec); !s.isOk()) {
-    opts_.runtime->remove(rec.id);
+    warnIfError(opts_.runtime->remove(rec.id), "provider: removing " + rec.id);
     rec.state = "removed";
     rec.reason = "facade route: " + s.message();
-    store_->putDeployment(rec);
+    warnIfError(store_->putDeployment(rec), "provider: recording the failed route of " + rec.id);
     return s;
   }
   spdlog::info("provider: deployed {} for {} (escrow {})", rec.id, rec.publisher, rec.escrowId);
@@ -459,7 +461,8 @@ Status Provider::settleOnce() {
 
 Status Provider::settle(DeploymentRecord d) {
   auto traffic = facade_->counters(d.id);
-  store_->putTraffic(d.id, traffic.requests, traffic.egressBytes);
+  // Claims never run ahead of what a restart would restore.
+  RETURN_IF_ERROR(store_->putTraffic(d.id, traffic.requests, traffic.egressBytes));
   ASSIGN_OR_RETURN(auto cursor, store_->claimCursor(d.id));
   // Cumulative and monotonic: never below what was already claimed, never above what the
   // meters say (they only grow).
@@ -504,7 +507,9 @@ Status Provider::settle(DeploymentRecord d) {
         // Stop serving (and consuming) until paid.
         auto m = manifest::manifestFromJson(json::parse(d.manifestJson, nullptr, false));
         if (m.isOk())
-          for (const auto& c : m->components) opts_.runtime->scale(d.id, c.name, 0);
+          for (const auto& c : m->components)
+            warnIfError(opts_.runtime->scale(d.id, c.name, 0),
+                        "provider: scaling " + d.id + "/" + c.name + " to zero");
         spdlog::info("provider: {} suspended: escrow {} exhausted", d.id, d.escrowId);
       } else if (now - d.suspendedAtMs >= opts_.config.graceMs) {
         removeDeployment(d, "escrow exhausted and not topped up within the grace period");
@@ -528,7 +533,8 @@ void Provider::removeDeployment(DeploymentRecord& d, const std::string& reason) 
   fs::remove_all(opts_.dataDir + "/bundles/" + d.id, ec);
   d.state = "removed";
   d.reason = reason;
-  store_->putDeployment(d);
+  // On failure the record stays active and the next start removes it again.
+  warnIfError(store_->putDeployment(d), "provider: recording the removal of " + d.id);
   spdlog::info("provider: {} removed: {}", d.id, reason);
 }
 

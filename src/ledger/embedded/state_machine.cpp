@@ -782,6 +782,13 @@ Result<json> StateMachine::Impl::applyKind(const SignedTx& s, int64_t t) {
                   {"closeDeadline", e->closeDeadline},
                   {"refunded", e->refunded}};
     }
+    case TxKind::kOrderCreate:  // MarketRules::handles() took these above
+    case TxKind::kOrderClose:
+    case TxKind::kBidCreate:
+    case TxKind::kBidClose:
+    case TxKind::kLeaseCreate:
+    case TxKind::kAuditorAttest:
+      break;
   }
   return internalError("unhandled transaction kind");
 }

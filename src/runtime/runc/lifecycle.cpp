@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/log.hpp"
 #include "runtime/runc/host/metering.hpp"
 #include "runtime/runc/host/network.hpp"
 #include "runtime/runc/host/oci_spec.hpp"
@@ -129,7 +130,7 @@ Status RuncRuntime::deploy(const DeploymentSpec& spec) {
 Status RuncRuntime::rollbackDeploy(const std::shared_ptr<Deployment>& d) {
   stopInstances(instancesOf(d->row.id), true);
   Status s = host::removeBridge(d->row.bridge, config_.dataDir + "/cni");
-  store_->deleteDeployment(d->row.id);
+  warnIfError(store_->deleteDeployment(d->row.id), "runtime: forgetting deployment " + d->row.id);
   {
     std::lock_guard lock(mu_);
     deployments_.erase(d->row.id);
@@ -286,7 +287,7 @@ Status RuncRuntime::launch(Deployment& d, const ServiceSpec& svc, Instance& inst
   inst.usage.lastMemoryBytes = 0;
   inst.usage.lastSampleMs = row.startedAtMs;
   // The row exists before anything on the host does, so recovery can always clean up.
-  RETURN_IF_ERROR(persist(inst));
+  RETURN_IF_ERROR(store_->putInstance(inst.row));
 
   auto fail = [&](const Status& s) -> Status {
     teardownGeneration(inst);
@@ -429,7 +430,10 @@ void RuncRuntime::teardownGeneration(Instance& inst) {
 }
 
 void RuncRuntime::beginStop(Instance& inst) {
-  if (isLive(inst.row.state)) runc_->kill(inst.row.containerId, SIGTERM, false);
+  // A failed SIGTERM is not fatal: the stop deadline SIGKILLs the whole container.
+  if (isLive(inst.row.state))
+    warnIfError(runc_->kill(inst.row.containerId, SIGTERM, false),
+                "runtime: SIGTERM to " + inst.row.containerId);
 }
 
 // Waits for the exit file until `deadline`, then SIGKILLs; records and tears down.
@@ -444,7 +448,8 @@ void RuncRuntime::finishStop(Instance& inst, bool forget,
       return fs::exists(exitFile);
     };
     if (!waitExit(deadline)) {
-      runc_->kill(row.containerId, SIGKILL, true);
+      warnIfError(runc_->kill(row.containerId, SIGKILL, true),
+                  "runtime: SIGKILL to " + row.containerId);
       waitExit(std::chrono::steady_clock::now() + std::chrono::seconds(5));
     }
     sample(inst, true);
@@ -461,7 +466,7 @@ void RuncRuntime::finishStop(Instance& inst, bool forget,
   row.state = "stopped";
   persist(inst);
   if (forget) {
-    store_->deleteInstance(row.id);
+    warnIfError(store_->deleteInstance(row.id), "runtime: forgetting instance " + row.id);
     std::lock_guard lock(mu_);
     instances_.erase(row.id);
   }

@@ -15,6 +15,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/log.hpp"
 #include "common/strings.hpp"
 #include "crypto/hash.hpp"
 #include "runtime/runc/host/log_files.hpp"
@@ -251,14 +252,15 @@ Status RuncRuntime::recover() {
   // Orphans: anything of ours on the host that the state does not describe.
   for (auto& c : containers) {
     if (c.id.rfind(prefix_ + "-", 0) != 0 || knownContainers.count(c.id)) continue;
-    runc_->kill(c.id, SIGKILL, true);
-    runc_->remove(c.id, true);
+    (void)runc_->kill(c.id, SIGKILL, true);  // fails when it already stopped: remove -f follows
+    if (!warnIfError(runc_->remove(c.id, true), "runtime: removing orphan container " + c.id))
+      continue;
     emit("", "", "", "orphan-removed", "container " + c.id);
   }
   if (auto ns = host::listNetns(); ns.isOk()) {
     for (const auto& name : *ns) {
       if (name.rfind(prefix_ + "-", 0) != 0 || knownContainers.count(name)) continue;
-      host::deleteNetns(name);
+      if (!warnIfError(host::deleteNetns(name), "runtime: removing orphan netns " + name)) continue;
       emit("", "", "", "orphan-removed", "network namespace " + name);
     }
   }
@@ -266,7 +268,8 @@ Status RuncRuntime::recover() {
     for (const auto& path : *cgs) {
       std::string name = fs::path(path).filename().string();
       if (name.rfind(prefix_ + "-", 0) != 0 || knownContainers.count(name)) continue;
-      host::removeCgroup(path);
+      if (!warnIfError(host::removeCgroup(path), "runtime: removing orphan cgroup " + path))
+        continue;
       emit("", "", "", "orphan-removed", "cgroup " + path);
     }
   }
@@ -274,7 +277,8 @@ Status RuncRuntime::recover() {
   for (const auto& e : fs::directory_iterator(fs::path(config_.dataDir) / "instances", ec)) {
     std::string name = e.path().filename().string();
     if (knownDirs.count(name)) continue;
-    images_->releaseRootfs(e.path().string());
+    warnIfError(images_->releaseRootfs(e.path().string()),
+                "runtime: releasing the rootfs of orphan instance dir " + name);
     fs::remove_all(e.path(), ec);
     emit("", "", "", "orphan-removed", "instance dir " + name);
   }
@@ -310,10 +314,9 @@ std::string RuncRuntime::logBase(const std::string& instanceId, const std::strin
   return config_.dataDir + "/logs/" + instanceId + "/" + stream + ".log";
 }
 
-Status RuncRuntime::persist(const Instance& inst) {
+void RuncRuntime::persist(const Instance& inst) {
   auto s = store_->putInstance(inst.row);
-  if (!s.isOk()) spdlog::error("runtime: {}", s.message());
-  return s;
+  if (!s.isOk()) spdlog::error("runtime: saving instance {}: {}", inst.row.id, s.message());
 }
 
 void RuncRuntime::emit(const std::string& deployment, const std::string& service,
@@ -519,13 +522,14 @@ Status RuncRuntime::logs(const std::string& deployment, const LogOptions& option
       host::FollowOptions fo;
       fo.fromOffset = -1;  // tail above delivered the history
       fo.pollInterval = std::chrono::milliseconds(50);
-      host::followLines(
-          logBase(inst, stream), fo,
-          [&](std::string_view line) { deliver(inst, stream, std::string(line)); },
-          [&] {
-            return stopped.load() || (options.cancelled && options.cancelled()) ||
-                   !findDeployment(deployment);
-          });
+      warnIfError(host::followLines(
+                      logBase(inst, stream), fo,
+                      [&](std::string_view line) { deliver(inst, stream, std::string(line)); },
+                      [&] {
+                        return stopped.load() || (options.cancelled && options.cancelled()) ||
+                               !findDeployment(deployment);
+                      }),
+                  "runtime: following the " + stream + " log of " + inst);
     });
   }
   for (auto& t : threads) t.join();

@@ -101,7 +101,9 @@ class RuncRuntime final : public Runtime {
                                 const std::string& instance);
   std::vector<std::shared_ptr<Instance>> instancesOf(const std::string& deployment);
   Result<image::Image> resolveImage(const ServiceSpec& svc);
-  Status persist(const Instance& inst);
+  // Saves the instance's row; a failure is logged (the in-memory state stays authoritative and
+  // the next start's recovery reconciles a stale row with what runs on the host).
+  void persist(const Instance& inst);
   void emit(const std::string& deployment, const std::string& service, const std::string& instance,
             const std::string& type, const std::string& message);
   Result<std::string> allocateSubnet();
