@@ -6,6 +6,11 @@
 // of ours as its stdio, allocates the container-side console itself and relays between the two
 // (resizing the container's console when ours is resized). `--pid-file` gives the process's
 // host pid, so terminate() kills the process itself and runc then exits with its status.
+//
+// A TTY session passes the whole process as `--process` JSON (the container's own process with
+// our args, env and consoleSize): runc applies consoleSize before it execs the command, while
+// its relay sets the size only after the start, so a command that asks at once (`stty size`, a
+// full-screen program) would otherwise see a 0x0 terminal.
 #include <signal.h>
 #include <unistd.h>
 
@@ -16,6 +21,7 @@
 #include <thread>
 
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "runtime/runc/host/interactive_process.hpp"
 #include "runtime/runc/host/runc.hpp"
@@ -66,6 +72,34 @@ void killTree(pid_t root) {
   spdlog::info("runtime: exec: killed pid {} and {} processes below it", root, all.size() - 1);
 }
 
+// The container's process (from its bundle's config.json) with the session's command, env and
+// terminal size, for `runc exec --process`. Env entries replace same-named ones.
+Status writeTtyProcess(const std::string& bundleDir, const ExecSessionRequest& request,
+                       const std::string& path) {
+  std::ifstream in(bundleDir + "/config.json");
+  auto spec = nlohmann::json::parse(in, nullptr, false);
+  if (spec.is_discarded() || !spec.contains("process") || !spec["process"].is_object())
+    return internalError("exec: " + bundleDir + "/config.json has no process");
+  nlohmann::json p = spec["process"];
+  p["args"] = request.args;
+  p["terminal"] = true;
+  p["consoleSize"] = {{"height", request.rows}, {"width", request.cols}};
+  std::vector<std::string> env = p.value("env", std::vector<std::string>{});
+  auto set = [&](const std::string& entry) {
+    const std::string key = entry.substr(0, entry.find('=') + 1);
+    std::erase_if(env, [&](const std::string& e) { return e.rfind(key, 0) == 0; });
+    env.push_back(entry);
+  };
+  set("TERM=xterm");
+  for (const auto& e : request.env) set(e);
+  p["env"] = env;
+  std::ofstream out(path, std::ios::trunc);
+  out << p.dump();
+  out.close();
+  if (!out) return internalError("exec: cannot write " + path);
+  return Status();
+}
+
 class RuncExecSession final : public ExecSession {
  public:
   RuncExecSession(std::string instance, std::string pidFile)
@@ -73,6 +107,7 @@ class RuncExecSession final : public ExecSession {
   ~RuncExecSession() override {
     process_.reset();  // terminates and joins: no callback runs after this
     unlink(pidFile_.c_str());
+    unlink((pidFile_ + ".process.json").c_str());
   }
   void attach(std::unique_ptr<host::InteractiveProcess> p) { process_ = std::move(p); }
 
@@ -102,7 +137,8 @@ Result<RuncRuntime::ExecTarget> RuncRuntime::execTarget(const std::string& deplo
       continue;
     }
     which = inst->row.id;
-    if (inst->row.state == "running") return ExecTarget{inst->row.containerId, inst->row.id};
+    if (inst->row.state == "running")
+      return ExecTarget{inst->row.containerId, inst->row.id, inst->row.dir};
   }
   return failedPrecondition("exec: no running instance" +
                             (which.empty() ? std::string(" matches") : " (" + which + ")") +
@@ -140,15 +176,18 @@ Result<std::unique_ptr<ExecSession>> RuncRuntime::startExec(const ExecSessionReq
   host::InteractiveOptions o;
   o.argv = runc_->baseArgs();
   o.argv.insert(o.argv.end(), {"exec", "--pid-file", pidFile});
-  if (request.tty) o.argv.push_back("--tty");
-  bool hasTerm = false;
-  for (const auto& e : request.env) {
-    o.argv.insert(o.argv.end(), {"--env", e});
-    hasTerm = hasTerm || e.rfind("TERM=", 0) == 0;
+  if (request.tty) {
+    const std::string processFile = pidFile + ".process.json";
+    if (Status s = writeTtyProcess(target.bundleDir, request, processFile); !s.isOk()) {
+      unlink(processFile.c_str());
+      return s;
+    }
+    o.argv.insert(o.argv.end(), {"--tty", "--process", processFile, target.containerId});
+  } else {
+    for (const auto& e : request.env) o.argv.insert(o.argv.end(), {"--env", e});
+    o.argv.push_back(target.containerId);
+    o.argv.insert(o.argv.end(), request.args.begin(), request.args.end());
   }
-  if (request.tty && !hasTerm) o.argv.insert(o.argv.end(), {"--env", "TERM=xterm"});
-  o.argv.push_back(target.containerId);
-  o.argv.insert(o.argv.end(), request.args.begin(), request.args.end());
   o.tty = request.tty;
   o.rows = request.rows;
   o.cols = request.cols;

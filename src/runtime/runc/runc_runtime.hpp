@@ -94,6 +94,7 @@ class RuncRuntime final : public Runtime {
   struct ExecTarget {
     std::string containerId;
     std::string instanceId;
+    std::string bundleDir;  // holds the container's config.json
   };
   // The running instance an exec names (by instance id, else the first of the service, else
   // the first of the deployment). What: "exec" for error messages.
