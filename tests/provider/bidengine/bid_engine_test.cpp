@@ -127,21 +127,24 @@ TEST_F(BidEngineTest, TenConcurrentOrdersNeverOvercommitCapacityForFour) {
   m_.addProvider(1, four);
   auto e = engine(1, four, scaleConfig({100, 50, 10'000, 1'000}));
   const std::string me = addr(1);
+  // Open bids plus live leases, from one ledger state: the two reads are retried until no
+  // event landed between them (a bid accepted in between would count as a bid and a lease).
   auto held = [&] {
-    ledger::BidFilter f;
-    f.provider = me;
-    f.state = ledger::BidState::kOpen;
-    size_t n = m_.ledger->bids(f)->size();
-    ledger::LeaseFilter lf;
-    lf.provider = me;
-    ledger::EscrowFilter ef;
-    ef.provider = me;
-    // Keep the Result alive for the loop (ranging over *temporary() would dangle).
-    auto escrows = m_.ledger->escrows(ef);
-    EXPECT_TRUE(escrows.isOk());
-    if (escrows.isOk())
-      for (const auto& esc : *escrows) n += esc.state != ledger::EscrowState::kClosed;
-    return n;
+    for (;;) {
+      const uint64_t before = m_.headEvent();
+      ledger::BidFilter f;
+      f.provider = me;
+      f.state = ledger::BidState::kOpen;
+      size_t n = m_.ledger->bids(f)->size();
+      ledger::EscrowFilter ef;
+      ef.provider = me;
+      // Keep the Result alive for the loop (ranging over *temporary() would dangle).
+      auto escrows = m_.ledger->escrows(ef);
+      EXPECT_TRUE(escrows.isOk());
+      if (escrows.isOk())
+        for (const auto& esc : *escrows) n += esc.state != ledger::EscrowState::kClosed;
+      if (m_.headEvent() == before) return n;
+    }
   };
   std::atomic<bool> done{false};
   std::atomic<size_t> peak{0};
