@@ -17,9 +17,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/clock.hpp"
+#include "common/subprocess.hpp"
 #include "net/client.hpp"
 #include "runtime/runc/host/oci_spec.hpp"
-#include "runtime/runc/host/subprocess.hpp"
 #include "runtime/runc/image/image_store.hpp"
 #include "runtime/runc/runc_runtime.hpp"
 #include "runtime_fixture.hpp"
@@ -124,21 +124,21 @@ int runStart(Runtime& rt, runc::RuncRuntime& rr, const std::string& image, int r
       it = (*it)["type"] == "network" ? nss.erase(it) : it + 1;
     if (!host::writeBundleConfig(bundle, *spec).isOk()) return 1;
     auto t0 = Clk::now();
-    host::ProcessSpec p;
+    ProcessSpec p;
     // The detached container inherits runc's stdio: send it to /dev/null, or the pipes that
     // runProcess reads would stay open for the container's life.
     p.argv = {"/bin/sh", "-c",
               "exec runc --root " + dir + "/runc run -d --bundle " + bundle + " " + cc.id +
                   " </dev/null >/dev/null 2>&1"};
-    auto r = host::runProcess(p);
+    auto r = runProcess(p);
     if (!r.isOk() || !r->ok() || !waitHttp("127.0.0.1:" + std::to_string(port))) {
       std::fprintf(stderr, "bare runc run failed: %s\n", r.isOk() ? r->err.c_str() : "");
       return 1;
     }
     bare.push_back(ms(Clk::now() - t0));
-    host::ProcessSpec k;
+    ProcessSpec k;
     k.argv = {"runc", "--root", dir + "/runc", "delete", "-f", cc.id};
-    (void)host::runProcess(k);  // best effort: the next run uses a new id
+    (void)runProcess(k);  // best effort: the next run uses a new id
     (void)rr.images().releaseRootfs(bundle);
   }
   fs::remove_all(dir);

@@ -12,9 +12,9 @@
 #include <sstream>
 #include <thread>
 
+#include "common/subprocess.hpp"
 #include "net/client.hpp"
 #include "process.hpp"
-#include "runtime/runc/host/subprocess.hpp"
 #include "runtime_fixture.hpp"
 
 namespace mercato::runtime {
@@ -104,9 +104,9 @@ TEST(RuntimeRecoveryTest, KillNineThenReadoptRestartAndRemoveOrphans) {
   d1.kill9();
   // While the daemon is away: web.1's container dies, and orphans appear.
   std::string runcRoot = data + "/runtime/runc";
-  host::ProcessSpec list;
+  ProcessSpec list;
   list.argv = {"runc", "--root", runcRoot, "list", "-q"};
-  auto ids = host::runProcess(list);
+  auto ids = runProcess(list);
   ASSERT_TRUE(ids.isOk());
   std::string victim;
   {
@@ -115,14 +115,14 @@ TEST(RuntimeRecoveryTest, KillNineThenReadoptRestartAndRemoveOrphans) {
       if (id.find("-shop-web-1-") != std::string::npos) victim = id;
   }
   ASSERT_FALSE(victim.empty()) << ids->out;
-  host::ProcessSpec kill;
+  ProcessSpec kill;
   kill.argv = {"runc", "--root", runcRoot, "kill", victim, "KILL"};
-  ASSERT_TRUE(host::runProcess(kill).isOk());
+  ASSERT_TRUE(runProcess(kill).isOk());
   std::string prefix = testing_support::prefixOf(data + "/runtime");
   std::string orphanNs = prefix + "-orphan-ns";
-  host::ProcessSpec addNs;
+  ProcessSpec addNs;
   addNs.argv = {"ip", "netns", "add", orphanNs};
-  ASSERT_TRUE(host::runProcess(addNs)->ok());
+  ASSERT_TRUE(runProcess(addNs)->ok());
   std::string orphanDir = data + "/runtime/instances/" + prefix + "-orphan-dir";
   fs::create_directories(orphanDir + "/rootfs");
   std::this_thread::sleep_for(300ms);

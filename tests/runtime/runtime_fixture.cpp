@@ -6,8 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/subprocess.hpp"
 #include "fixtures.hpp"
-#include "runtime/runc/host/subprocess.hpp"
 #include "runtime/runc/runc_runtime.hpp"
 
 namespace mercato::runtime::testing_support {
@@ -54,9 +54,9 @@ bool linkExists(const std::string& name) { return fs::exists("/sys/class/net/" +
 namespace {
 std::vector<std::string> lines(const std::vector<std::string>& argv) {
   std::vector<std::string> out;
-  host::ProcessSpec p;
+  ProcessSpec p;
   p.argv = argv;
-  auto r = host::runProcess(p);
+  auto r = runProcess(p);
   if (!r.isOk()) return out;
   std::istringstream in(r->out);
   for (std::string l; std::getline(in, l);) out.push_back(l);

@@ -2,6 +2,7 @@
 // (timeout with its helpers killed, garbage, crash, non-zero exit, flood of output), and the
 // concurrency limit.
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -14,7 +15,6 @@
 #include <gtest/gtest.h>
 
 #include "provider/bidengine/pricing.hpp"
-#include "provider/bidengine/script/script_runner.hpp"
 #include "test_util.hpp"
 
 namespace mercato::provider::bidengine {
@@ -151,10 +151,18 @@ TEST_F(ScriptPricingTest, AtMostConcurrencyScriptsRunAtOnce) {
   EXPECT_EQ(peak, 2) << events;
 }
 
-TEST(ScriptRunnerTest, MissingProgramIsNotFound) {
-  auto r = runScript({{"/nonexistent/price"}, "", std::chrono::milliseconds(100), 100});
+TEST_F(ScriptPricingTest, AScriptRemovedAfterTheConfigLoadedIsNotFound) {
+  PricingConfig c;
+  c.strategy = "script";
+  c.rates = {100, 50, 10'000, 1'000};
+  c.script.path = dir_.script("gone.sh", "echo 1");
+  auto s = createPricing(c);
+  ASSERT_TRUE(s.isOk()) << s.status().message();
+  ASSERT_EQ(::unlink(c.script.path.c_str()), 0);
+  auto r = (*s)->price(in_);
   ASSERT_FALSE(r.isOk());
-  EXPECT_EQ(r.status().code(), Code::kNotFound);
+  EXPECT_EQ(r.status().code(), Code::kNotFound) << r.status().message();
+  EXPECT_THAT(r.status().message(), HasSubstr("gone.sh"));
 }
 
 }  // namespace

@@ -1,6 +1,5 @@
 // Parsers of child-process output: runc list/state, CNI results and errors, exit files, shim
 // options, pid files.
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -8,7 +7,6 @@
 #include "runtime/runc/host/network.hpp"
 #include "runtime/runc/host/runc.hpp"
 #include "runtime/runc/host/shim.hpp"
-#include "runtime/runc/host/subprocess.hpp"
 #include "test_util.hpp"
 
 namespace mercato::runtime::host {
@@ -138,43 +136,6 @@ TEST(ShimParsers, PidFiles) {
   EXPECT_EQ(readPidFile(dir / "none.pid").status().code(), Code::kNotFound);
   EXPECT_TRUE(processExists(getpid()));
   EXPECT_FALSE(processExists(0));
-}
-
-TEST(Subprocess, CapturesStatusOutputAndTimeout) {
-  ProcessSpec spec;
-  spec.argv = {"sh", "-c", "read x; echo out:$x; echo err:$FOO >&2; exit 5"};
-  spec.env = {"FOO=bar"};
-  spec.stdinData = "hello\n";
-  auto r = runProcess(spec);
-  ASSERT_TRUE(r.isOk());
-  EXPECT_EQ(r->exitCode, 5);
-  EXPECT_EQ(r->out, "out:hello\n");
-  EXPECT_EQ(r->err, "err:bar\n");
-  Status failure = processFailure("demo", spec.argv, *r);
-  EXPECT_NE(failure.message().find("exit status 5: err:bar"), std::string::npos);
-
-  ProcessSpec slow;
-  slow.argv = {"sleep", "10"};
-  slow.timeout = std::chrono::milliseconds(100);
-  r = runProcess(slow);
-  ASSERT_TRUE(r.isOk());
-  EXPECT_TRUE(r->timedOut);
-  EXPECT_EQ(r->signal, 9);
-
-  ProcessSpec missing;
-  missing.argv = {"/no/such/program"};
-  EXPECT_EQ(runProcess(missing).status().code(), Code::kNotFound);
-
-  // Descriptors of the caller don't leak into the child.
-  int opened = ::open("/dev/null", O_RDONLY);  // deliberately without O_CLOEXEC
-  int fd = ::dup2(opened, 100);
-  ::close(opened);
-  ProcessSpec ls;
-  ls.argv = {"sh", "-c", "ls /proc/self/fd"};
-  r = runProcess(ls);
-  ::close(fd);
-  ASSERT_TRUE(r.isOk());
-  EXPECT_EQ(r->out.find(std::to_string(fd) + "\n"), std::string::npos) << r->out;
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 #include <random>
 #include <string>
 
-#include "runtime/runc/host/subprocess.hpp"
+#include "common/subprocess.hpp"
 
 namespace mercato::runtime::host::testing {
 

@@ -3,7 +3,7 @@
 #include <unistd.h>
 
 #include "common/strings.hpp"
-#include "provider/bidengine/script/script_runner.hpp"
+#include "common/subprocess.hpp"
 
 namespace mercato::provider::bidengine {
 
@@ -43,13 +43,20 @@ Result<ledger::Prices> ScriptPricing::price(const PricingInput& input) {
     }
   } slot{this};
 
-  ScriptSpec spec;
+  // The script is the operator's program, untrusted as far as the engine goes: it may hang,
+  // crash, fork helpers or print megabytes.
+  ProcessSpec spec;
   spec.argv.push_back(s.path);
   spec.argv.insert(spec.argv.end(), s.args.begin(), s.args.end());
   spec.stdinData = scriptInput(input, config_.rates).dump() + "\n";
   spec.timeout = timeout;
-  spec.maxOutputBytes = s.maxOutputBytes;
-  ASSIGN_OR_RETURN(ScriptResult r, runScript(spec));
+  spec.ownProcessGroup = true;
+  spec.maxStdout = s.maxOutputBytes;
+  spec.killOnStdoutOverflow = true;
+  spec.maxStderr = 4096;
+  auto run = runProcess(spec);
+  if (!run.isOk()) return run.status().withContext("pricing script");
+  const ProcessResult& r = *run;
   std::string err(trimSpace(r.err));
   if (err.size() > 500) err = err.substr(0, 500) + "...";
   const std::string tail = err.empty() ? "" : " (stderr: " + err + ")";

@@ -1,9 +1,11 @@
 // ScriptPricing: the "script" strategy. For each order it runs the configured program with the
 // order as JSON on stdin (scriptInput() in pricing.hpp) and reads a price from its stdout
-// (parseScriptOutput()). Every run is bounded by runScript() (timeout with a process-group
-// kill, output cap); at most `concurrency` scripts run at once and a caller waits at most the
-// timeout for a slot. A timeout, a crash, a non-zero exit or unreadable output is an error whose
-// code pricingFailureReason() maps to the counted reason; the script's stderr is in the message.
+// (parseScriptOutput()). Every run is bounded by runProcess() (common/subprocess.hpp) in its
+// own process group: a timeout or more than maxOutputBytes of output kills the script and every
+// helper it forked, and its stderr is kept up to 4 KiB; at most `concurrency` scripts run at once
+// and a caller waits at most the timeout for a slot. A timeout, a crash, a non-zero exit or
+// unreadable output is an error whose code pricingFailureReason() maps to the counted reason; the
+// script's stderr is in the message.
 //
 // The concurrency limit belongs to one strategy instance: after a live config change, runs of
 // the previous instance finish under its own limit.

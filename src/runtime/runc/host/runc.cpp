@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/strings.hpp"
-#include "runtime/runc/host/subprocess.hpp"
+#include "common/subprocess.hpp"
 
 namespace mercato::runtime::host {
 namespace fs = std::filesystem;
