@@ -189,6 +189,11 @@ Status Provider::startBidEngine() {
   ProviderStore* store = store_.get();
   o.loadCursor = [store] { return store->eventCursor("bidengine"); };
   o.saveCursor = [store](uint64_t seq) { return store->putEventCursor("bidengine", seq); };
+  // A lease's escrow id is the lease id: its deployment, once removed, never serves again.
+  o.leaseEndedLocally = [store](const std::string& lease) {
+    auto d = store->deploymentForEscrow(lease);
+    return d.isOk() && d->has_value() && (*d)->state == "removed";
+  };
   ASSIGN_OR_RETURN(bidEngine_, bidengine::BidEngine::create(std::move(o)));
   return bidEngine_->start();
 }
@@ -535,6 +540,7 @@ void Provider::removeDeployment(DeploymentRecord& d, const std::string& reason) 
   d.reason = reason;
   // On failure the record stays active and the next start removes it again.
   warnIfError(store_->putDeployment(d), "provider: recording the removal of " + d.id);
+  if (bidEngine_) bidEngine_->leaseEnded(d.escrowId);  // no-op unless it was a lease of ours
   spdlog::info("provider: {} removed: {}", d.id, reason);
 }
 

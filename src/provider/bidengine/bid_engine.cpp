@@ -26,6 +26,7 @@ Result<std::unique_ptr<BidEngine>> BidEngine::create(BidEngineOptions o) {
 Status BidEngine::start() { return impl_->start(); }
 void BidEngine::stop() { impl_->stop(); }
 BidEngineStatus BidEngine::status() { return impl_->status(); }
+void BidEngine::leaseEnded(const std::string& lease) { impl_->leaseEnded(lease); }
 Status BidEngine::reloadPricing() { return impl_->pricing->poll(); }
 bool BidEngine::waitIdle(uint64_t seq, std::chrono::milliseconds timeout) {
   return impl_->waitIdle(seq, timeout);
@@ -56,6 +57,7 @@ json toJson(const BidEngineStatus& s) {
             {"ordersSeen", s.ordersSeen},
             {"bidsPlaced", s.bidsPlaced},
             {"bidsWon", s.bidsWon},
+            {"bidsRenewed", s.bidsRenewed},
             {"skipped", std::move(skipped)},
             {"reservations", std::move(reservations)}};
   if (!s.configError.empty()) j["configError"] = s.configError;

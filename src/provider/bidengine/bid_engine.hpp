@@ -11,9 +11,13 @@
 //   4. prices it with the live pricing strategy, refuses (no bid, reason counted) when any term
 //      is over the order's caps — never clamps — and submits bid.create with the bid TTL.
 // The reservation stays while the bid is open and becomes the lease's when we win; it is
-// released when the bid is lost, closed or expires, when the order closes or expires, and when
-// the lease's escrow closes. start() rebuilds it from the ledger (our open bids and leases whose
-// escrow is not closed), so a restart neither overcommits nor forgets a lease.
+// released when the bid is lost, closed or expires, when the order closes or expires, when the
+// lease's escrow closes, and when the provider ends the lease itself (leaseEnded(): it removed
+// the deployment of an exhausted escrow that the publisher never closes). A bid that expires
+// while its order is still open is renewed: the order is evaluated again, as a new one.
+// start() rebuilds the reservations from the ledger (our open bids, and our leases whose escrow
+// is not closed and that the provider has not ended), so a restart neither overcommits nor
+// forgets a lease.
 //
 // The cursor saved is a low-water mark: the event before the oldest order still being
 // evaluated, so a crash re-evaluates (and the ledger check deduplicates) rather than skips.
@@ -61,7 +65,10 @@ struct BidEngineOptions {
   SubmitFn submit;                               // default: own nonce lock + submitAndWait
   std::function<Result<uint64_t>()> loadCursor;  // 0 = none saved; default: none
   std::function<Status(uint64_t)> saveCursor;    // default: not persisted
-  MetricsRegistry* metrics = nullptr;            // default: a private registry
+  // True when the provider has ended this lease itself (see leaseEnded()); start() then does
+  // not hold its capacity. Default: none has.
+  std::function<bool(const std::string& lease)> leaseEndedLocally;
+  MetricsRegistry* metrics = nullptr;  // default: a private registry
   size_t eventBatch = 512;
   // How long one wait for new events lasts before the watcher re-arms it.
   int64_t longPollMs = 2'000;
@@ -87,7 +94,7 @@ struct BidEngineStatus {
   size_t openBids = 0;
   size_t leases = 0;
   ledger::Capacity capacity, reserved, available;
-  uint64_t ordersSeen = 0, bidsPlaced = 0, bidsWon = 0;
+  uint64_t ordersSeen = 0, bidsPlaced = 0, bidsWon = 0, bidsRenewed = 0;
   std::map<std::string, uint64_t> skipped;  // reason -> count
   std::vector<ReservationView> reservations;
 };
@@ -105,6 +112,9 @@ class BidEngine {
   void stop();
 
   BidEngineStatus status();
+  // The provider no longer serves this lease (it removed its deployment): its capacity is free
+  // although its escrow may never close. Unknown ids are ignored. Asynchronous.
+  void leaseEnded(const std::string& lease);
   // Checks the pricing file now (also done every configPollMs on the Clock). Blocking.
   Status reloadPricing();
   // For tests and benches: waits (real time) until every event up to `seq` is applied and no

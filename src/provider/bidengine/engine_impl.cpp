@@ -27,6 +27,8 @@ BidEngine::Impl::Impl(BidEngineOptions options, std::unique_ptr<LivePricing> p)
   bidsPlaced_ =
       metrics_->counter("mercato_bidengine_bids_placed_total", "Bids accepted by the ledger");
   bidsWon_ = metrics_->counter("mercato_bidengine_bids_won_total", "Our bids that became leases");
+  bidsRenewed_ = metrics_->counter("mercato_bidengine_bids_renewed_total",
+                                   "Orders evaluated again because our bid expired before them");
   pricingTime_ = metrics_->histogram("mercato_bidengine_pricing_seconds",
                                      "Time to price one order (strategy call, scripts included)");
   openBidsGauge_ = metrics_->gauge("mercato_bidengine_open_bids", "Our bids open on the ledger");
@@ -114,7 +116,7 @@ Status BidEngine::Impl::rebuild(uint64_t& cursor, std::vector<std::string>& open
   lf.limit = kListLimit;
   ASSIGN_OR_RETURN(auto leases, o_.ledger->leases(lf));
   for (const auto& l : leases) {
-    if (!live.count(l.id)) continue;
+    if (!live.count(l.id) || (o_.leaseEndedLocally && o_.leaseEndedLocally(l.id))) continue;
     ASSIGN_OR_RETURN(ledger::Order order, o_.ledger->order(l.order));
     Track& t = tracks_[l.order];
     book_.release(l.order);
@@ -277,6 +279,16 @@ void BidEngine::Impl::notifyIdle() {
   if (inflight_.load() < o_.maxInFlight) wake_->set(&Wake::freed);
 }
 
+void BidEngine::Impl::leaseEnded(const std::string& lease) {
+  if (!started_ || stopping_) return;
+  inflight_.fetch_add(1);
+  postStrand([this, lease] {
+    endLease(lease);
+    inflight_.fetch_sub(1);
+    notifyIdle();
+  });
+}
+
 bool BidEngine::Impl::waitIdle(uint64_t seq, std::chrono::milliseconds timeout) {
   std::unique_lock lock(idleMu_);
   return idleCv_.wait_for(lock, timeout, [&] {
@@ -289,6 +301,7 @@ BidEngineStatus BidEngine::Impl::status() {
   s.ordersSeen = ordersSeen_->value();
   s.bidsPlaced = bidsPlaced_->value();
   s.bidsWon = bidsWon_->value();
+  s.bidsRenewed = bidsRenewed_->value();
   {
     std::lock_guard lock(skipMu_);
     for (const auto& [reason, c] : skipped_) s.skipped[reason] = c->value();

@@ -65,6 +65,7 @@ class BidEngine::Impl {
   Status start();
   void stop();
   BidEngineStatus status();
+  void leaseEnded(const std::string& lease);
   bool waitIdle(uint64_t seq, std::chrono::milliseconds timeout);
 
   BidEngineOptions o_;
@@ -113,6 +114,7 @@ class BidEngine::Impl {
   void onBidOutcome(const std::string& order, BidOutcome r);
   void endOrder(const std::string& order);
   void toLease(const std::string& order, const std::string& lease);
+  void endLease(const std::string& lease);  // frees a lease's capacity (escrow closed, or ended)
   void release(const std::string& order);
   void tryWaiting();
   void finishEvaluation(Track& t);
@@ -132,6 +134,8 @@ class BidEngine::Impl {
   Counter* ordersSeen_;
   Counter* bidsPlaced_;
   Counter* bidsWon_;
+  Counter* bidsRenewed_;
+  std::set<std::string> renewals_;  // orders being evaluated again after our bid expired
   Histogram* pricingTime_;
   Gauge* openBidsGauge_;
   Gauge* leasesGauge_;

@@ -34,10 +34,6 @@ std::optional<ledger::Order> orderFromEvent(const ledger::Event& e) {
   return o;
 }
 
-bool fits(const ledger::Capacity& need, const ledger::Capacity& avail) {
-  return need.cpu <= avail.cpu && need.memory <= avail.memory && need.storage <= avail.storage;
-}
-
 }  // namespace
 
 void BidEngine::Impl::apply(const ledger::Event& e) {
@@ -62,6 +58,14 @@ void BidEngine::Impl::apply(const ledger::Event& e) {
     const std::string order = field(e.data, "order");
     if (type == "bid.won") {
       bidsWon_->inc();
+    } else if (type == "bid.expired" && openOrders_.count(order)) {
+      // The order outlived our bid: renew it (a fresh evaluation, at today's prices).
+      endOrder(order);
+      if (!tracks_.count(order)) {
+        bidsRenewed_->inc();
+        renewals_.insert(order);
+        evaluate(order, e.seq, false, /*checkOurs=*/true, std::nullopt);
+      }
     } else if (type == "bid.lost" || type == "bid.closed" || type == "bid.expired") {
       endOrder(order);
     } else if (type == "bid.created" && !tracks_.count(order)) {
@@ -77,12 +81,7 @@ void BidEngine::Impl::apply(const ledger::Event& e) {
     return;
   }
   if (type == "escrow.closed") {
-    if (field(e.data, "provider") != self_) return;
-    auto it = leaseOrder_.find(field(e.data, "escrow"));
-    if (it == leaseOrder_.end()) return;
-    const std::string order = it->second;
-    leaseOrder_.erase(it);
-    release(order);
+    if (field(e.data, "provider") == self_) endLease(field(e.data, "escrow"));
     return;
   }
   if ((type.rfind("auditor.", 0) == 0 || type.rfind("provider.", 0) == 0) &&
@@ -178,12 +177,15 @@ std::pair<std::string, std::string> BidEngine::Impl::mismatch(const ledger::Orde
 }
 
 void BidEngine::Impl::onFetched(const std::string& order, Fetched f) {
+  const bool renewal = renewals_.erase(order) > 0;
   auto it = tracks_.find(order);
   if (it == tracks_.end()) return;
   Track& t = it->second;
   auto drop = [&](const std::string& reason, const std::string& detail) {
     if (!reason.empty()) skip(order, reason, detail);
+    const bool freed = book_.release(order);  // a retry's reservation, taken by tryWaiting()
     eraseTrack(order);
+    if (freed) tryWaiting();
   };
   if (t.st == St::kLease) return finishEvaluation(t);  // accepted while we were reading
   if (t.cancelled || stopping_) return drop("", "");
@@ -202,14 +204,19 @@ void BidEngine::Impl::onFetched(const std::string& order, Fetched f) {
     skip(order, "already_bid", "bid " + b.id + " is open");
     return;
   }
-  if (!f.ours.empty()) return drop("already_bid", "bid " + f.ours.front().id + " ended");
+  // One bid per order, except a renewal: a replayed order whose bid of ours ended stays so.
+  if (!f.ours.empty() && !renewal)
+    return drop("already_bid", "bid " + f.ours.front().id + " ended");
   if (!f.self.isOk()) return drop("ledger_error", f.self.status().message());
   if (!f.self->record.active) return drop("provider_inactive", "not registered on the ledger");
   if (auto [reason, detail] = mismatch(o, *f.self); !reason.empty()) return drop(reason, detail);
   t.need = o.requirements.total();
   if (std::string s = CapacityBook(o_.capacity).shortfall(t.need); !s.empty())
     return drop("capacity", "more than all our capacity: " + s);
-  if (std::string s = book_.shortfall(t.need); !s.empty() || !book_.reserve(order, t.need)) {
+  // A retry arrives with its reservation (tryWaiting() took it, so a newer order cannot overtake
+  // one that waited); a first evaluation reserves now or waits in line.
+  if (std::string s = book_.shortfall(t.need);
+      !book_.holds(order) && (!s.empty() || !book_.reserve(order, t.need))) {
     if (!t.retry) skip(order, "capacity", s + " (waiting for a release)");
     finishEvaluation(t);
     setState(t, St::kWaiting);
@@ -292,6 +299,14 @@ void BidEngine::Impl::endOrder(const std::string& order) {
   release(order);
 }
 
+void BidEngine::Impl::endLease(const std::string& lease) {
+  auto it = leaseOrder_.find(lease);
+  if (it == leaseOrder_.end()) return;
+  const std::string order = it->second;
+  leaseOrder_.erase(it);
+  release(order);
+}
+
 void BidEngine::Impl::toLease(const std::string& order, const std::string& lease) {
   if (order.empty() || lease.empty()) return;
   auto [it, fresh] = tracks_.try_emplace(order);
@@ -331,15 +346,13 @@ void BidEngine::Impl::release(const std::string& order) {
 
 void BidEngine::Impl::tryWaiting() {
   if (stopping_ || waiting_.empty()) return;
-  ledger::Capacity avail = book_.free();
+  // In arrival order, each waiting order that fits reserves now, before its re-evaluation.
   std::deque<std::string> keep;
   std::vector<std::string> retry;
   for (auto& order : waiting_) {
     auto it = tracks_.find(order);
     if (it == tracks_.end() || it->second.st != St::kWaiting) continue;  // ended meanwhile
-    const ledger::Capacity& need = it->second.need;
-    if (fits(need, avail)) {
-      avail = {avail.cpu - need.cpu, avail.memory - need.memory, avail.storage - need.storage};
+    if (book_.reserve(order, it->second.need)) {
       retry.push_back(std::move(order));
     } else {
       keep.push_back(std::move(order));

@@ -4,6 +4,8 @@
 #include "provider/bidengine/bid_engine.hpp"
 
 #include <atomic>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -29,8 +31,10 @@ const ledger::Capacity kBig{16'000, 32 * kGi, 0};
 class BidEngineTest : public ::testing::Test {
  protected:
   std::unique_ptr<BidEngine> engine(uint8_t n, ledger::Capacity cap, BiddingConfig cfg,
-                                    ProviderStore* store = nullptr) {
+                                    ProviderStore* store = nullptr,
+                                    std::function<bool(const std::string&)> ended = {}) {
     auto o = m_.engineOptions(n, cap, std::move(cfg));
+    o.leaseEndedLocally = std::move(ended);
     if (store) {
       o.loadCursor = [store] { return store->eventCursor("bidengine"); };
       o.saveCursor = [store](uint64_t seq) { return store->putEventCursor("bidengine", seq); };
@@ -188,7 +192,9 @@ TEST_F(BidEngineTest, AnExpiredBidReleasesItsCapacityToAWaitingOrder) {
   const ledger::Capacity one{1000, kGi, 0};
   m_.addProvider(1, one);
   auto e = engine(1, one, scaleConfig({100, 50, 10'000, 1'000}, /*ttlMs=*/5'000));
+  // One at a time: two orders evaluated together race for the one CPU.
   const std::string first = m_.order(1000, kGi);
+  ASSERT_TRUE(m_.settle(*e));
   const std::string second = m_.order(1000, kGi);
   ASSERT_TRUE(m_.settle(*e));
   ASSERT_EQ(m_.bids(first).size(), 1u);
@@ -198,13 +204,89 @@ TEST_F(BidEngineTest, AnExpiredBidReleasesItsCapacityToAWaitingOrder) {
   for (int i = 0; i < 2000 && m_.bids(second).empty(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_TRUE(m_.settle(*e));
+  ASSERT_EQ(m_.bids(first).size(), 1u);
   EXPECT_EQ(m_.bids(first).at(0).state, ledger::BidState::kExpired);
   ASSERT_EQ(m_.bids(second).size(), 1u);
   EXPECT_EQ(m_.bids(second).at(0).state, ledger::BidState::kOpen);
   auto s = e->status();
   EXPECT_EQ(s.openBids, 1u);
-  EXPECT_EQ(s.waitingForCapacity, 0u);
-  EXPECT_EQ(s.skipped["capacity"], 1u);  // counted once, not again on the retry
+  // The first order is still open, so its bid is renewed; the waiting order went first and
+  // holds the one CPU, so the renewal waits in its turn.
+  EXPECT_EQ(s.bidsRenewed, 1u);
+  EXPECT_EQ(s.waitingForCapacity, 1u);
+  EXPECT_EQ(s.skipped["capacity"], 2u);  // second once (not again on its retry), first's renewal
+}
+
+TEST_F(BidEngineTest, AnExpiredBidOnAnOpenOrderIsRenewedAtTodaysPrice) {
+  m_.addProvider(1, kBig);
+  auto e = engine(1, kBig, scaleConfig({100, 50, 10'000, 1'000}, /*ttlMs=*/5'000));
+  const std::string order = m_.order(1000, kGi);
+  ASSERT_TRUE(m_.settle(*e));
+  ASSERT_EQ(m_.bids(order).size(), 1u);
+  m_.fake.advance(std::chrono::milliseconds(6'000));  // the ledger's tick expires the bid
+  for (int i = 0; i < 2000 && m_.bids(order, addr(1), ledger::BidState::kOpen).size() +
+                                      m_.bids(order, addr(1), ledger::BidState::kExpired).size() <
+                                  2;
+       ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(m_.settle(*e));
+  auto all = m_.bids(order, addr(1));
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(m_.bids(order, addr(1), ledger::BidState::kExpired).size(), 1u);
+  EXPECT_EQ(m_.bids(order, addr(1), ledger::BidState::kOpen).size(), 1u);
+  auto s = e->status();
+  EXPECT_EQ(s.bidsRenewed, 1u);
+  EXPECT_EQ(s.bidsPlaced, 2u);
+  EXPECT_EQ(s.openBids, 1u);
+  EXPECT_EQ(s.reserved.cpu, 1000) << "the renewal holds the order's capacity once";
+}
+
+TEST_F(BidEngineTest, ALeaseTheProviderEndedFreesItsCapacityAlsoAfterARestart) {
+  const ledger::Capacity one{1000, kGi, 0};
+  m_.addProvider(1, one);
+  auto store = ProviderStore::open(dir_.path("provider.db")).value();
+  std::set<std::string> ended;
+  std::mutex mu;
+  auto endedFn = [&](const std::string& lease) {
+    std::lock_guard lk(mu);
+    return ended.count(lease) > 0;
+  };
+  std::string first, second, lease;
+  {
+    auto e = engine(1, one, scaleConfig({100, 50, 10'000, 1'000}), store.get(), endedFn);
+    first = m_.order(1000, kGi);  // one at a time: together they race for the one CPU
+    ASSERT_TRUE(m_.settle(*e));
+    second = m_.order(1000, kGi);
+    ASSERT_TRUE(m_.settle(*e));
+    accept(m_.bids(first).at(0).id);
+    ASSERT_TRUE(m_.settle(*e));
+    lease = m_.ledger->leases({}).value().at(0).id;
+    EXPECT_EQ(e->status().leases, 1u);
+    EXPECT_TRUE(m_.bids(second).empty()) << "the lease holds the only CPU";
+    // The provider removed the lease's deployment (say its escrow ran dry and the publisher
+    // never closed it): the escrow stays open, the capacity comes back.
+    {
+      std::lock_guard lk(mu);
+      ended.insert(lease);
+    }
+    e->leaseEnded(lease);
+    e->leaseEnded("no-such-lease");  // ignored
+    for (int i = 0; i < 2000 && m_.bids(second).empty(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_TRUE(m_.settle(*e));
+    EXPECT_NE(m_.ledger->escrow(lease)->state, ledger::EscrowState::kClosed);
+    ASSERT_EQ(m_.bids(second, addr(1)).size(), 1u);
+    auto s = e->status();
+    EXPECT_EQ(s.leases, 0u);
+    EXPECT_EQ(s.openBids, 1u);
+  }
+  // After a restart the rebuild skips the ended lease: only the open bid holds capacity.
+  auto e = engine(1, one, scaleConfig({100, 50, 10'000, 1'000}), store.get(), endedFn);
+  ASSERT_TRUE(m_.settle(*e));
+  auto s = e->status();
+  EXPECT_EQ(s.leases, 0u);
+  EXPECT_EQ(s.openBids, 1u);
+  EXPECT_EQ(s.reserved.cpu, 1000);
 }
 
 TEST_F(BidEngineTest, BrokenScriptsProduceNoBidAndTheReasonIsCounted) {
