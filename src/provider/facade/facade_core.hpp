@@ -1,6 +1,7 @@
 // Private to the facade: the shared state of its implementation, split by responsibility into
-// facade.cpp (lifecycle, routes, counters, scaling) and facade_proxy.cpp (the downstream
-// connections and the proxying hot path). The threading model is described in facade.cpp.
+// facade.cpp (lifecycle, routes, counters, scaling), facade_proxy.cpp (the downstream
+// connections and the proxying hot path) and forwarding.cpp (header rewriting rules). The threading
+// model is described in facade.cpp.
 //
 // Thread-safety: see Core's members; Deployment fields are guarded by Deployment::mu except the
 // atomics.
@@ -157,6 +158,10 @@ class Core : public std::enable_shared_from_this<Core> {
                               RequestParser& parser, const std::string& remoteIp,
                               size_t headerBytes, std::shared_ptr<Deployment> dep,
                               std::string target, std::string prefix);
+  asio::awaitable<bool> acquireUpstream(beast::tcp_stream& client, const RequestParser& parser,
+                                        const std::shared_ptr<Deployment>& dep,
+                                        SteadyClock::time_point started, Lease& lease,
+                                        bool& keepClient);
   asio::awaitable<bool> sendError(beast::tcp_stream& client, const RequestParser& parser,
                                   int status, std::string_view code, std::string_view message,
                                   std::string_view location = {});

@@ -4,105 +4,10 @@
 // per request it takes the deployment's lock twice (pick an upstream, release it) and allocates
 // nothing for header inspection.
 #include "provider/facade/facade_core.hpp"
+#include "provider/facade/forwarding.hpp"
 #include "provider/facade/routing.hpp"
 
 namespace mercato::provider::facade_detail {
-
-namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && beast::iequals(beast::string_view(a.data(), a.size()),
-                                                beast::string_view(b.data(), b.size()));
-}
-
-// Calls fn(token) for each comma-separated token of every `name` field (trimmed, case as
-// sent). No allocation: this runs on every request and response.
-template <class Fn>
-void forEachToken(const http::fields& f, http::field name, Fn&& fn) {
-  const auto range = f.equal_range(name);
-  for (auto field = range.first; field != range.second; ++field) {
-    std::string_view v = sv(field->value());
-    while (!v.empty()) {
-      const size_t comma = v.find(',');
-      std::string_view t = v.substr(0, comma);
-      while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
-      while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
-      if (!t.empty()) fn(t);
-      if (comma == std::string_view::npos) break;
-      v.remove_prefix(comma + 1);
-    }
-  }
-}
-
-bool hasToken(const http::fields& f, http::field name, std::string_view token) {
-  bool found = false;
-  forEachToken(f, name, [&](std::string_view t) { found = found || iequals(t, token); });
-  return found;
-}
-
-// Connection tokens that name no field for us to strip: options, or fields Beast frames itself.
-bool namesNoStrippedField(std::string_view t) {
-  for (std::string_view keep : {"close", "keep-alive", "upgrade", "transfer-encoding",
-                                "content-length", "host", "connection"}) {
-    if (iequals(t, keep)) return true;
-  }
-  return false;
-}
-
-// RFC 9110 7.6.1: Connection and the fields it names, plus the classic hop-by-hop set.
-// Transfer-Encoding stays: Beast frames the body from it and re-frames it on output.
-void stripHopByHop(http::fields& f, bool keepUpgrade) {
-  if (f.count(http::field::connection) > 0) {
-    // Collected first (erasing while walking Connection's values would invalidate them). Most
-    // messages name only options, so the vector stays empty and allocates nothing.
-    std::vector<std::string> named;
-    forEachToken(f, http::field::connection, [&](std::string_view t) {
-      if (!namesNoStrippedField(t)) named.emplace_back(t);
-    });
-    for (const std::string& name : named) f.erase(name);
-    f.erase(http::field::connection);
-  }
-  f.erase(http::field::keep_alive);
-  f.erase(http::field::proxy_connection);
-  f.erase(http::field::proxy_authenticate);
-  f.erase(http::field::proxy_authorization);
-  f.erase(http::field::te);
-  f.erase(http::field::trailer);
-  if (!keepUpgrade) f.erase(http::field::upgrade);
-}
-
-bool isIdempotent(http::verb v) {
-  switch (v) {
-    case http::verb::get:
-    case http::verb::head:
-    case http::verb::options:
-    case http::verb::put:
-    case http::verb::delete_:
-    case http::verb::trace:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// Body relay buffers live on the heap for the duration of one body only (not in the
-// coroutine frame), sized to the body when it is known to be small.
-size_t relayChunkSize(boost::optional<uint64_t> contentLength) {
-  if (contentLength && *contentLength < kRelayChunk) {
-    return std::max<size_t>(static_cast<size_t>(*contentLength), 1);
-  }
-  return kRelayChunk;
-}
-
-// A failure after which nothing was received: the signature of a pooled connection the
-// upstream closed while it sat idle.
-bool isStaleConnectionError(const error_code& ec) {
-  return ec == http::error::end_of_stream || ec == asio::error::eof ||
-         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
-         ec == http::error::partial_message;
-}
-
-}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Downstream connections.
@@ -241,17 +146,15 @@ asio::awaitable<bool> Core::handle(IoThread& io, beast::tcp_stream& client,
                            std::move(upstreamTarget), std::move(prefix));
 }
 
-asio::awaitable<bool> Core::proxy(IoThread& io, beast::tcp_stream& client,
-                                  beast::flat_buffer& buffer, RequestParser& parser,
-                                  const std::string& remoteIp, size_t headerBytes,
-                                  std::shared_ptr<Deployment> dep, std::string target,
-                                  std::string prefix) {
+// Picks the least loaded ready upstream of `dep` into `lease` (and asks for one more instance
+// when in-flight requests per instance pass targetConcurrency), or waits in the cold-start
+// queue. Without an upstream it answers the client itself (404 removed; 503 queue full, start
+// timeout or failure), sets `keepClient` to what that answer allows and returns false.
+asio::awaitable<bool> Core::acquireUpstream(beast::tcp_stream& client, const RequestParser& parser,
+                                            const std::shared_ptr<Deployment>& dep,
+                                            SteadyClock::time_point started, Lease& lease,
+                                            bool& keepClient) {
   error_code ec;
-  auto& req = parser.get();
-  const auto started = SteadyClock::now();
-
-  // 1. An upstream: the least loaded ready one, or wait in the cold-start queue.
-  Lease lease;
   std::shared_ptr<Waiter> waiter;
   for (;;) {
     enum { kPicked, kWait, kFull, kGone } outcome;
@@ -302,16 +205,18 @@ asio::awaitable<bool> Core::proxy(IoThread& io, beast::tcp_stream& client,
         outcome = kWait;
       }
     }
-    if (outcome == kPicked) break;
+    if (outcome == kPicked) co_return true;
     if (outcome == kGone) {
-      co_return co_await sendError(client, parser, 404, codeName(Code::kNotFound),
-                                   "the deployment was removed");
+      keepClient = co_await sendError(client, parser, 404, codeName(Code::kNotFound),
+                                      "the deployment was removed");
+      co_return false;
     }
     if (outcome == kFull) {
-      co_return co_await sendError(client, parser, 503, codeName(Code::kUnavailable),
-                                   "the app is starting and its queue is full (" +
-                                       std::to_string(options_.queueLimit) +
-                                       " waiting requests); retry shortly");
+      keepClient = co_await sendError(client, parser, 503, codeName(Code::kUnavailable),
+                                      "the app is starting and its queue is full (" +
+                                          std::to_string(options_.queueLimit) +
+                                          " waiting requests); retry shortly");
+      co_return false;
     }
     Waiter::State state;
     std::string message;
@@ -328,40 +233,43 @@ asio::awaitable<bool> Core::proxy(IoThread& io, beast::tcp_stream& client,
     clock_.cancel(waiter->clockTimer);
     waiter.reset();
     if (state == Waiter::State::kTimedOut) {
-      co_return co_await sendError(
+      keepClient = co_await sendError(
           client, parser, 503, codeName(Code::kUnavailable),
           "the app did not start within " + std::to_string(options_.coldStartTimeoutMs) + " ms");
+      co_return false;
     }
     if (state == Waiter::State::kFailed) {
-      co_return co_await sendError(client, parser, 503, codeName(Code::kUnavailable), message);
+      keepClient = co_await sendError(client, parser, 503, codeName(Code::kUnavailable), message);
+      co_return false;
     }
     if (state == Waiter::State::kRemoved) {
-      co_return co_await sendError(client, parser, 404, codeName(Code::kNotFound), message);
+      keepClient = co_await sendError(client, parser, 404, codeName(Code::kNotFound), message);
+      co_return false;
     }
   }
+}
+
+asio::awaitable<bool> Core::proxy(IoThread& io, beast::tcp_stream& client,
+                                  beast::flat_buffer& buffer, RequestParser& parser,
+                                  const std::string& remoteIp, size_t headerBytes,
+                                  std::shared_ptr<Deployment> dep, std::string target,
+                                  std::string prefix) {
+  error_code ec;
+  auto& req = parser.get();
+  const auto started = SteadyClock::now();
+
+  // 1. An upstream: the least loaded ready one, or wait in the cold-start queue.
+  Lease lease;
+  if (bool keep = false; !co_await acquireUpstream(client, parser, dep, started, lease, keep))
+    co_return keep;
   dep->ingress += static_cast<int64_t>(headerBytes);
 
   // 2. The upstream request header.
-  const bool clientKeepAlive = req.keep_alive();
-  const unsigned clientVersion = req.version();
-  const bool upgrade =
-      req.count(http::field::upgrade) > 0 && hasToken(req, http::field::connection, "upgrade");
-  const bool expectContinue = beast::iequals(req[http::field::expect], "100-continue");
-  const bool idempotent = isIdempotent(req.method());
-  const bool isHead = req.method() == http::verb::head;
-  const std::string originalHost(sv(req[http::field::host]));
-  stripHopByHop(req, upgrade);
-  req.erase(http::field::expect);
-  {
-    std::string xff(sv(req["X-Forwarded-For"]));
-    req.set("X-Forwarded-For", xff.empty() ? remoteIp : xff + ", " + remoteIp);
-  }
-  if (!originalHost.empty()) req.set("X-Forwarded-Host", originalHost);
-  req.set("X-Forwarded-Proto", "http");
-  if (!prefix.empty()) req.set("X-Forwarded-Prefix", prefix);
-  req.target(target);
-  req.version(11);
-  if (upgrade) req.set(http::field::connection, "Upgrade");
+  const ForwardedRequest fwd = prepareUpstreamRequest(req, remoteIp, target, prefix);
+  const bool clientKeepAlive = fwd.keepAlive;
+  const unsigned clientVersion = fwd.version;
+  const bool upgrade = fwd.upgrade, expectContinue = fwd.expectContinue;
+  const bool idempotent = fwd.idempotent, isHead = fwd.isHead;
 
   // 3. Send it (retrying once on a stale pooled connection), then read the response header.
   std::unique_ptr<beast::tcp_stream> conn;
