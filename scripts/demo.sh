@@ -36,26 +36,11 @@ trap cleanup EXIT
 trap 'echo; echo "stopping"; exit 0' INT TERM
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
-freeport() {  # a loopback port nobody listens on
-  local p
-  for p in $(shuf -i 20000-40000 -n 50); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-  return 1
-}
+source scripts/registry.sh  # freeport, start_registry, push_sample
 
 step "Starting a loopback OCI registry with the sample image"
-REG_PORT=$(freeport)
-cat >"$WORK/registry.yml" <<YAML
-version: 0.1
-storage: {filesystem: {rootdirectory: $WORK/registry}}
-http: {addr: 127.0.0.1:$REG_PORT}
-log: {level: error}
-YAML
-docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-REG_PID=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$REG_PORT/v2/" >/dev/null && break; sleep 0.1; done
-IMAGE=$("$BIN/mercato-push-sample" "127.0.0.1:$REG_PORT" mercato/sample:v1)
+start_registry || exit 1
+IMAGE=$(BIN_DIR=$BIN push_sample)
 echo "pushed $IMAGE" >&2
 
 step "Starting mercatod --dev (ledger + faucet, provider with runc backend, gateway, facade)"

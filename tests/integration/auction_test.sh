@@ -19,7 +19,7 @@ fail() {
   orig_fail "$@"
 }
 
-start_registry
+start_registry || fail "no registry"
 PIDS=()
 # The runc backend keeps containers across daemon restarts, so remove every deployment through
 # each provider's runtime API before stopping it; wait only for our own children (the ledger

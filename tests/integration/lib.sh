@@ -70,38 +70,5 @@ expect_fail() {
   grep -q -- "$fragment" "$WORK/err" || fail "'$*' stderr lacks '$fragment': $(cat "$WORK/err")"
 }
 
-# freeport: a loopback port nobody listens on.
-freeport() {
-  local p
-  for p in $(shuf -i 20000-40000 -n 50); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-  fail "no free port"
-}
-
-# start_registry: a docker-registry on loopback, storing in $WORK/registry; sets REG_PID and
-# REG_PORT once it answers. A registry that dies at start (its port taken between freeport and
-# its bind) is started again on another port. The caller stops it (its EXIT trap kills $REG_PID).
-start_registry() {
-  local attempt
-  for attempt in 1 2 3; do
-    REG_PORT=$(freeport)
-    printf 'version: 0.1\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 127.0.0.1:%s}\nlog: {level: error}\n' \
-      "$WORK/registry" "$REG_PORT" >"$WORK/registry.yml"
-    docker-registry serve "$WORK/registry.yml" >>"$WORK/registry.log" 2>&1 &
-    REG_PID=$!
-    for _ in $(seq 1 300); do  # up to 30 s: a loaded CI machine starts it slowly
-      curl -sf -m 2 "http://127.0.0.1:$REG_PORT/v2/" >/dev/null && return 0
-      kill -0 "$REG_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill "$REG_PID" 2>/dev/null || true
-    wait "$REG_PID" 2>/dev/null || true
-  done
-  fail "docker-registry did not come up (3 tries): $(tail -5 "$WORK/registry.log")"
-}
-
-# push_sample: pushes the sample image to the registry and prints its reference.
-push_sample() {
-  "$BIN_DIR/mercato-push-sample" "127.0.0.1:$REG_PORT" mercato/sample:v1
-}
+# freeport, start_registry, push_sample (shared with scripts/demo.sh).
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/registry.sh"

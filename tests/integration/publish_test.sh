@@ -12,7 +12,7 @@ trap 'echo "FAIL: command failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (runc)"; exit 0; }
 
 # Registry with the sample image.
-start_registry
+start_registry || fail "no registry"
 PROV_PID=""
 trap 'kill $REG_PID 2>/dev/null; [ -n "$PROV_PID" ] && kill -TERM $PROV_PID 2>/dev/null; wait $REG_PID $PROV_PID 2>/dev/null; cleanup' EXIT
 IMAGE=$(push_sample) || fail "push sample"
