@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "ledger/embedded/market_rules.hpp"
+#include "ledger/embedded/sql_filter.hpp"
 #include "ledger/embedded/state_machine.hpp"
 #include "ledger/embedded/tx_hash_index.hpp"
 
@@ -231,12 +232,11 @@ class EmbeddedLedger final : public Ledger {
   Result<std::vector<Escrow>> escrows(const EscrowFilter& f) override {
     using V = std::vector<Escrow>;
     return withReader<V>([&](SQLite::Database& db) -> Result<V> {
-      SQLite::Statement q(db,
-                          "SELECT record FROM escrows WHERE (?1 = '' OR publisher = ?1) AND "
-                          "(?2 = '' OR provider = ?2) AND (?3 = '' OR state = ?3) ORDER BY id");
-      q.bind(1, f.publisher);
-      q.bind(2, f.provider);
-      q.bind(3, f.state ? escrowStateName(*f.state) : std::string());
+      SqlFilter w;
+      w.eq("publisher", f.publisher).eq("provider", f.provider);
+      w.eq("state", f.state ? escrowStateName(*f.state) : "");
+      SQLite::Statement q(db, w.sql("record", "escrows", "ORDER BY id"));
+      w.bind(q);
       V out;
       while (q.executeStep()) {
         ASSIGN_OR_RETURN(auto e, escrowFromJson(json::parse(q.getColumn(0).getString())));

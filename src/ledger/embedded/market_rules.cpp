@@ -1,6 +1,7 @@
 #include "ledger/embedded/market_rules.hpp"
 
 #include "common/strings.hpp"
+#include "ledger/embedded/sql_filter.hpp"
 
 namespace mercato::ledger::embedded {
 
@@ -82,7 +83,9 @@ struct MarketRules::Impl {
                         "SELECT record FROM bids WHERE order_id = ? AND state = 'open' "
                         "ORDER BY id"),
         openBidOfProvider(db,
-                          "SELECT id FROM bids WHERE order_id = ? AND provider = ? AND "
+                          // "+provider": through bids_order (an order has few bids), not
+                          // bids_provider (a busy provider has thousands open).
+                          "SELECT id FROM bids WHERE order_id = ? AND +provider = ? AND "
                           "state = 'open'"),
         putLease(db,
                  "INSERT INTO leases(id, publisher, provider, created_at, record) "
@@ -513,12 +516,16 @@ Result<Order> MarketRules::order(SQLite::Database& db, const std::string& id) {
 }
 
 Result<std::vector<Order>> MarketRules::orders(SQLite::Database& db, const OrderFilter& f) {
-  SQLite::Statement q(db,
-                      "SELECT record FROM orders WHERE (?1 = '' OR publisher = ?1) AND "
-                      "(?2 = '' OR state = ?2) ORDER BY created_at DESC, id LIMIT ?3");
-  q.bind(1, f.publisher);
-  q.bind(2, f.state ? orderStateName(*f.state) : std::string());
-  q.bind(3, static_cast<int64_t>(f.limit));
+  SqlFilter w;
+  w.eq("publisher", f.publisher);
+  const std::string state = f.state ? orderStateName(*f.state) : "";
+  if (f.publisher.empty()) {
+    w.eq("state", state);  // orders_due(state, ...)
+  } else {
+    w.unindexed("state", state);  // one publisher's orders are few; open orders may be many
+  }
+  SQLite::Statement q(db, w.sql("record", "orders", "ORDER BY created_at DESC, id LIMIT ?"));
+  w.bind(q, static_cast<int64_t>(f.limit));
   return many<Order>(q, orderFromJson);
 }
 
@@ -528,14 +535,16 @@ Result<Bid> MarketRules::bid(SQLite::Database& db, const std::string& id) {
 }
 
 Result<std::vector<Bid>> MarketRules::bids(SQLite::Database& db, const BidFilter& f) {
-  SQLite::Statement q(db,
-                      "SELECT record FROM bids WHERE (?1 = '' OR order_id = ?1) AND "
-                      "(?2 = '' OR provider = ?2) AND (?3 = '' OR state = ?3) "
-                      "ORDER BY created_at DESC, id LIMIT ?4");
-  q.bind(1, f.order);
-  q.bind(2, f.provider);
-  q.bind(3, f.state ? bidStateName(*f.state) : std::string());
-  q.bind(4, static_cast<int64_t>(f.limit));
+  SqlFilter w;
+  w.eq("order_id", f.order);
+  if (f.order.empty()) {
+    w.eq("provider", f.provider);
+  } else {
+    w.unindexed("provider", f.provider);  // one order's bids are few; a provider's are many
+  }
+  w.eq("state", f.state ? bidStateName(*f.state) : "");
+  SQLite::Statement q(db, w.sql("record", "bids", "ORDER BY created_at DESC, id LIMIT ?"));
+  w.bind(q, static_cast<int64_t>(f.limit));
   return many<Bid>(q, bidFromJson);
 }
 
@@ -545,12 +554,10 @@ Result<Lease> MarketRules::lease(SQLite::Database& db, const std::string& id) {
 }
 
 Result<std::vector<Lease>> MarketRules::leases(SQLite::Database& db, const LeaseFilter& f) {
-  SQLite::Statement q(db,
-                      "SELECT record FROM leases WHERE (?1 = '' OR publisher = ?1) AND "
-                      "(?2 = '' OR provider = ?2) ORDER BY created_at DESC, id LIMIT ?3");
-  q.bind(1, f.publisher);
-  q.bind(2, f.provider);
-  q.bind(3, static_cast<int64_t>(f.limit));
+  SqlFilter w;
+  w.eq("publisher", f.publisher).eq("provider", f.provider);
+  SQLite::Statement q(db, w.sql("record", "leases", "ORDER BY created_at DESC, id LIMIT ?"));
+  w.bind(q, static_cast<int64_t>(f.limit));
   return many<Lease>(q, leaseFromJson);
 }
 
