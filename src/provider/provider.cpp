@@ -51,6 +51,8 @@ Result<std::unique_ptr<Provider>> Provider::create(ProviderOptions options) {
     return invalidArgument("provider: identity, ledger, runtime and clock are required");
   std::unique_ptr<Provider> p(new Provider(std::move(options)));
   p->address_ = p->opts_.identity->address();
+  p->submitter_ = std::make_unique<ledger::AccountSubmitter>(*p->opts_.ledger, *p->opts_.identity,
+                                                             p->opts_.chainId);
   std::error_code ec;
   fs::create_directories(fs::path(p->opts_.dataDir) / "bundles", ec);
   if (ec) return internalError("provider: creating " + p->opts_.dataDir + ": " + ec.message());
@@ -158,17 +160,7 @@ std::vector<std::string> Provider::urlsFor(const std::string& id) const {
 // Ledger
 
 Status Provider::submit(ledger::TxKind kind, ledger::TxBody body, uint64_t* nonceOut) {
-  std::lock_guard lock(submitMu_);
-  ASSIGN_OR_RETURN(uint64_t nonce, opts_.ledger->nextNonce(address_));
-  ledger::Tx tx;
-  tx.chainId = opts_.chainId;
-  tx.kind = kind;
-  tx.from = address_;
-  tx.nonce = nonce;
-  tx.body = std::move(body);
-  auto r = opts_.ledger->submitAndWait(ledger::signTx(std::move(tx), *opts_.identity));
-  if (r.isOk() && nonceOut) *nonceOut = nonce;
-  return r.isOk() ? Status() : r.status();
+  return submitter_->submit(kind, body, nonceOut).status();
 }
 
 Status Provider::startBidEngine() {

@@ -27,6 +27,7 @@
 #include "common/metrics.hpp"
 #include "crypto/keys.hpp"
 #include "ledger/ledger.hpp"
+#include "ledger/submitter.hpp"
 #include "net/server.hpp"
 #include "provider/exec_sessions.hpp"
 #include "provider/facade/facade.hpp"
@@ -122,7 +123,8 @@ class Provider : public FacadeBackend {
   std::unique_ptr<net::HttpServer> gateway_;
   std::string gatewayUrl_;
   std::mutex intakeMu_;  // one intake at a time: capacity checks see committed state
-  std::mutex submitMu_;  // nonces of the provider account
+  // The provider account's transactions (registration, claims, bids), nonces pipelined.
+  std::unique_ptr<ledger::AccountSubmitter> submitter_;
   std::array<uint8_t, 32> macaroonSecret_{};
 
   std::mutex settleMu_;

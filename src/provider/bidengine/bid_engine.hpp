@@ -50,8 +50,9 @@
 namespace mercato::provider::bidengine {
 
 // Signs and submits one transaction from the provider account and waits for its receipt;
-// returns the nonce it used (bid ids are bidIdFor(provider, nonce)). Must serialize with every
-// other submitter of the same account (the Provider's claims and registration).
+// returns the nonce it used (bid ids are bidIdFor(provider, nonce)). Called from several workers
+// at once; it must order nonces with every other submitter of the same account (the Provider
+// passes its own ledger::AccountSubmitter, shared with claims and registration).
 using SubmitFn = std::function<Result<uint64_t>(ledger::TxKind, ledger::TxBody)>;
 
 struct BidEngineOptions {
@@ -62,7 +63,7 @@ struct BidEngineOptions {
   ledger::Capacity capacity;    // what the provider offers in total
   ledger::Prices defaultRates;  // the registered prices (scale default)
   BiddingConfig config;
-  SubmitFn submit;                               // default: own nonce lock + submitAndWait
+  SubmitFn submit;  // default: an own ledger::AccountSubmitter (pipelined nonces)
   std::function<Result<uint64_t>()> loadCursor;  // 0 = none saved; default: none
   std::function<Status(uint64_t)> saveCursor;    // default: not persisted
   // True when the provider has ended this lease itself (see leaseEnded()); start() then does

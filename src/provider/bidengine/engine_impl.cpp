@@ -51,11 +51,13 @@ void BidEngine::Impl::postWork(std::function<void()> fn) {
 }
 
 Result<uint64_t> BidEngine::Impl::defaultSubmit(ledger::TxKind kind, ledger::TxBody body) {
-  std::lock_guard lock(submitMu_);
-  ASSIGN_OR_RETURN(uint64_t nonce, o_.ledger->nextNonce(self_));
-  auto r = o_.ledger->submitAndWait(
-      ledger::signTx(ledger::Tx{o_.chainId, kind, self_, nonce, std::move(body)}, *o_.identity));
-  if (!r.isOk()) return r.status();
+  {
+    std::lock_guard lock(submitMu_);
+    if (!submitter_)
+      submitter_ = std::make_unique<ledger::AccountSubmitter>(*o_.ledger, *o_.identity, o_.chainId);
+  }
+  uint64_t nonce = 0;
+  RETURN_IF_ERROR(submitter_->submit(kind, body, &nonce).status());
   return nonce;
 }
 

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "common/worker_pool.hpp"
+#include "ledger/submitter.hpp"
 #include "provider/bidengine/bid_engine.hpp"
 #include "provider/bidengine/capacity_book.hpp"
 
@@ -141,7 +142,8 @@ class BidEngine::Impl {
   Gauge* leasesGauge_;
   std::mutex skipMu_;
   std::map<std::string, Counter*> skipped_;
-  std::mutex submitMu_;  // the default submitter's nonce lock
+  std::mutex submitMu_;                                  // creates submitter_
+  std::unique_ptr<ledger::AccountSubmitter> submitter_;  // the default SubmitFn's (pipelined)
   std::mutex selfMu_;
   std::optional<SelfInfo> selfCache_;
   std::atomic<bool> selfDirty_{true};
