@@ -11,9 +11,10 @@
 //               ledger, check attributes/auditors/capacity, reserve, price, and either
 //               (mode bid) sign + submit bid.create and wait for its commit, or (mode skip) stop
 //               at the decision (the orders ask for an attribute the provider lacks).
-// References measured in the same run: serial submitAndWait of transfers from one account (the
-// engine submits its bids one at a time, to keep the provider's nonces in order), and a plain
-// loop of the same two ledger reads per order.
+// References measured in the same run: serial submitAndWait of transfers from one account (what
+// one worker submitting its bids one at a time would reach; the engine's workers pipeline their
+// nonces through a ledger::AccountSubmitter), and a plain loop of the same two ledger reads per
+// order.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
