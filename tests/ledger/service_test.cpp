@@ -5,12 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <thread>
 
 #include "harness.hpp"
+#include "ledger/submitter.hpp"
 #include "net/client.hpp"
 
 namespace mercato::ledger::testing {
@@ -232,6 +234,46 @@ TEST_F(LedgerServiceTest, RemoteNotifyEventsDoesNotBlockAndFiresOnEventOrTimeout
   std::unique_lock lk(mu);
   EXPECT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return onEvent == 1; }));
   EXPECT_EQ(onTimeout, 1);
+}
+
+// Over HTTP too, one account's transactions from many threads all land (AccountSubmitter hands
+// out nonces; RemoteLedger sends them in order, batched), and a refused one fails alone.
+TEST_F(LedgerServiceTest, PipelinedSubmissionsOverHttpKeepNonceOrder) {
+  ASSERT_TRUE(run(alice, TxKind::kMint, MintBody{alice.address(), 100 * kTok}).isOk());
+  AccountSubmitter submitter(*remote_, alice, "svc-chain");
+  constexpr int kThreads = 6, kEach = 20;
+  std::atomic<int> ok{0}, refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        const bool tooMuch = t == 2 && i == 5;  // more than alice has: refused
+        auto r = submitter.submit(TxKind::kTransfer,
+                                  TransferBody{bob.address(), tooMuch ? 1'000 * kTok : Micros{1}});
+        if (r.isOk()) {
+          ++ok;
+        } else {
+          EXPECT_TRUE(tooMuch) << r.status().toString();
+          ++refused;
+        }
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(refused.load(), 1);
+  EXPECT_EQ(ok.load(), kThreads * kEach - 1);
+  EXPECT_EQ(remote_->account(bob.address())->balance, ok.load());
+  EXPECT_EQ(remote_->account(alice.address())->nonce, 1u + static_cast<uint64_t>(ok.load()));
+}
+
+// A node that is gone answers every queued submission with an error; nothing hangs.
+TEST_F(LedgerServiceTest, SubmissionsToAStoppedNodeFailCleanly) {
+  ASSERT_TRUE(run(alice, TxKind::kMint, MintBody{alice.address(), kTok}).isOk());
+  const uint64_t nonce = remote_->nextNonce(alice.address()).value();
+  server_->stop();
+  auto r =
+      remote_->submitAndWait(make(alice, TxKind::kTransfer, TransferBody{bob.address(), 1}, nonce));
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), Code::kUnavailable) << r.status().toString();
 }
 
 }  // namespace

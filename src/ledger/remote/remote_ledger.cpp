@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <thread>
 
@@ -18,10 +19,11 @@ class RemoteLedger final : public Ledger {
  public:
   explicit RemoteLedger(std::string url) : url_(std::move(url)) {}
 
+  // Queued and sent in order by one sender thread (see Sender): submit() returns at once, and
+  // an account's transactions reach the node in the order they were submitted, so a caller may
+  // pipeline nonces (ledger::AccountSubmitter) over HTTP too.
   void submit(SignedTx tx, SubmitCallback done) override {
-    auto r = call([&](net::HttpClient& c) { return c.postJson("/ledger/v1/txs", toJson(tx)); });
-    if (!r.isOk()) return done(r.status());
-    done(receiptFromJson(*r));
+    sender_.add(std::move(tx), std::move(done));
   }
 
   Result<LedgerInfo> info() override { return get("/ledger/v1/info", infoFromJson); }
@@ -223,10 +225,93 @@ class RemoteLedger final : public Ledger {
     std::thread thread_;
   };
 
+  // Submitted transactions, sent in submission order: one POST /ledger/v1/txs/batch at a time
+  // with everything queued meanwhile (up to kMaxBatch), whose results come back in order and go
+  // to each caller. The node submits a batch's transactions in order. When the request itself
+  // fails (node unreachable), every transaction of that batch gets the error: whether the node
+  // applied them is then unknown, as with any lost answer. Callbacks run on the sender thread
+  // and must not wait for another submission. Starts on first use.
+  class Sender {
+   public:
+    explicit Sender(RemoteLedger& ledger) : ledger_(ledger) {}
+    ~Sender() {
+      {
+        std::lock_guard lk(mu_);
+        stop_ = true;
+      }
+      cv_.notify_all();
+      if (thread_.joinable()) thread_.join();
+      for (auto& item : queue_) item.second(unavailable("ledger client is shutting down"));
+    }
+
+    void add(SignedTx tx, SubmitCallback done) {
+      {
+        std::lock_guard lk(mu_);
+        if (stop_) return done(unavailable("ledger client is shutting down"));
+        queue_.emplace_back(std::move(tx), std::move(done));
+        if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+      }
+      cv_.notify_all();
+    }
+
+   private:
+    static constexpr size_t kMaxBatch = 256;  // the node accepts up to 1,000 by default
+
+    void run() {
+      std::unique_lock lk(mu_);
+      while (true) {
+        cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+        if (stop_) return;
+        std::vector<std::pair<SignedTx, SubmitCallback>> batch;
+        while (!queue_.empty() && batch.size() < kMaxBatch) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+        lk.unlock();
+        send(batch);
+        lk.lock();
+      }
+    }
+
+    void send(std::vector<std::pair<SignedTx, SubmitCallback>>& batch) {
+      json txs = json::array();
+      for (const auto& [tx, done] : batch) txs.push_back(toJson(tx));
+      auto r = ledger_.call([&](net::HttpClient& c) {
+        return c.postJson("/ledger/v1/txs/batch", {{"txs", std::move(txs)}});
+      });
+      const json* results = nullptr;
+      if (r.isOk() && r->contains("results") && (*r)["results"].is_array() &&
+          (*r)["results"].size() == batch.size())
+        results = &(*r)["results"];
+      for (size_t i = 0; i < batch.size(); ++i) {
+        auto& done = batch[i].second;
+        if (!r.isOk()) {
+          done(r.status());
+        } else if (!results) {
+          done(internalError(ledger_.url_ + "/ledger/v1/txs/batch: reply has no result per tx"));
+        } else if (const json& one = (*results)[i]; one.contains("receipt")) {
+          done(receiptFromJson(one["receipt"]));
+        } else {
+          const json err = one.value("error", json::object());
+          done(Status(codeFromName(err.value("code", "internal")),
+                      err.value("message", "the node refused the transaction")));
+        }
+      }
+    }
+
+    RemoteLedger& ledger_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool stop_ = false;
+    std::deque<std::pair<SignedTx, SubmitCallback>> queue_;
+    std::thread thread_;
+  };
+
   std::string url_;
   std::mutex mu_;
   std::vector<std::unique_ptr<net::HttpClient>> pool_;
-  Waiters waiters_{*this};  // last: its thread stops before the pool goes
+  Waiters waiters_{*this};  // after the pool: their threads stop before it goes
+  Sender sender_{*this};
 };
 
 }  // namespace
