@@ -12,8 +12,8 @@
 // failing ones in a row); the failed one's error goes to its caller. Each failure re-reads the counter only once: failures of transactions submitted before
 // the latest re-read only resubmit.
 //
-// With the remote (HTTP) backend, submit() returns only after the node answered, so calls are
-// serialized under the lock as before: correct, just not pipelined.
+// Both backends keep the submission order: the embedded one queues for its committer, the
+// remote one queues for a single sender that posts batches in order.
 //
 // Thread-safety: submit() may be called from any thread, concurrently.
 #pragma once
