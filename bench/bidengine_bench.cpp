@@ -24,7 +24,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ledger/service.hpp"
 #include "market_harness.hpp"
+#include "net/server.hpp"
 
 using namespace mercato;
 using namespace mercato::provider::bidengine;
@@ -72,12 +74,38 @@ void createOrders(MarketHarness& m, int n, std::map<std::string, std::string> at
   if (failed) throw std::runtime_error(std::to_string(failed) + " orders failed");
 }
 
-double serialSubmitRate(MarketHarness& m, const crypto::Identity& from, int n) {
+double serialSubmitRate(ledger::Ledger& l, const std::string& chain, const crypto::Identity& from,
+                        const std::string& to, int n) {
   auto t0 = Steady::now();
-  for (int i = 0; i < n; ++i)
+  for (int i = 0; i < n; ++i) {
+    const uint64_t nonce = l.nextNonce(from.address()).value();
     MarketHarness::must(
-        m.run(from, ledger::TxKind::kTransfer, ledger::TransferBody{m.publisher->address(), 1}));
+        l.submitAndWait(ledger::signTx(ledger::Tx{chain, ledger::TxKind::kTransfer, from.address(),
+                                                  nonce, ledger::TransferBody{to, 1}},
+                                       from)));
+  }
   return n / secs(Steady::now() - t0);
+}
+
+// --over-http: the harness's ledger behind the /ledger/v1 API on loopback, and the HTTP
+// backend a provider node that does not host the ledger uses.
+struct HttpFront {
+  std::unique_ptr<net::HttpServer> server;
+  std::unique_ptr<ledger::Ledger> remote;
+};
+HttpFront serveOverHttp(ledger::Ledger& l) {
+  net::Router router;
+  ledger::registerLedgerRoutes(router, l);
+  net::ServerOptions so;
+  so.maxBodyBytes = 8 << 20;
+  HttpFront f;
+  f.server = std::move(net::HttpServer::create(so, std::move(router)).value());
+  f.server->start();
+  ledger::LedgerConfig rc;
+  rc.backend = "http";
+  rc.url = f.server->url();
+  f.remote = std::move(ledger::createLedger(rc).value());
+  return f;
 }
 
 }  // namespace
@@ -85,18 +113,21 @@ double serialSubmitRate(MarketHarness& m, const crypto::Identity& from, int n) {
 int main(int argc, char** argv) {
   CLI::App app{"bid engine benchmark"};
   int orders = 300, throughputOrders = 10'000, workers = 4;
-  bool syncFull = true;
+  bool syncFull = true, overHttp = false;
   std::string dir = "/tmp/mercato-bidengine-bench";
   app.add_option("--orders", orders, "latency: orders created one at a time");
   app.add_option("--throughput-orders", throughputOrders, "throughput: open orders evaluated");
   app.add_option("--workers", workers, "engine worker threads");
   app.add_option("--sync-full", syncFull, "fsync every group commit (production default)");
   app.add_option("--dir", dir, "scratch directory (removed first)");
+  app.add_flag("--over-http", overHttp,
+               "throughput with bids: the engine reaches the ledger over HTTP on loopback");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
-  std::printf("bidengine_bench: sync-full=%d workers=%d\n", syncFull, workers);
+  std::printf("bidengine_bench: sync-full=%d workers=%d over-http=%d\n", syncFull, workers,
+              overHttp);
 
   // ---- latency -------------------------------------------------------------------------------
   {
@@ -163,7 +194,13 @@ int main(int argc, char** argv) {
 
     auto cfg = scaleConfig({100, 50, 10'000, 1'000});
     cfg.workers = workers;
-    auto engine = BidEngine::create(m.engineOptions(1, kHuge, cfg)).value();
+    HttpFront front;
+    auto options = m.engineOptions(1, kHuge, cfg);
+    if (bid && overHttp) {
+      front = serveOverHttp(*m.ledger);
+      options.ledger = front.remote.get();
+    }
+    auto engine = BidEngine::create(std::move(options)).value();
     auto t0 = Steady::now();
     if (!engine->start().isOk()) return 1;
     if (!engine->waitIdle(m.headEvent(), std::chrono::minutes(10))) {
@@ -180,7 +217,9 @@ int main(int argc, char** argv) {
     }();
     const double rate = evaluated / took;
     // Reference 2 (bid mode): one account submitting and waiting, one transaction at a time.
-    const double serial = bid ? serialSubmitRate(m, *m.providers.at(1), 500) : 0;
+    ledger::Ledger& via = front.remote ? *front.remote : *m.ledger;
+    const double serial =
+        bid ? serialSubmitRate(via, m.chain, *m.providers.at(1), m.publisher->address(), 500) : 0;
     std::printf(
         "throughput (%s): %llu orders evaluated in %.2f s = %.0f orders/s (bids placed "
         "%llu, skipped %llu); orders created at %.0f/s; reference reads (order + our "
