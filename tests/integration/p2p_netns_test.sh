@@ -178,8 +178,15 @@ for i in 1 2 3; do
 done
 RTT12=$(ns 1 curl -sf "$(url 1)/p2p/v1/peers" | jq --arg id "${ID[2]}" '.[] | select(.peerId==$id) | .rttMicros')
 [ "$RTT12" -ge 9000 ] && [ "$RTT12" -le 40000 ] || fail "n1->n2 RTT ${RTT12}us, expected ~10 ms"
-# n6 has nothing in range: it keeps at most its closest node.
-N6=$(peers 6 | wc -l)
+# n6 has nothing in range: it keeps at most its closest node. Within a round it may hold two for
+# a moment (a pong from a node closer than its current closest keeps it at once; the round's
+# prune drops the other), so the check is the fewest it holds over a ping period and a half.
+N6=99
+for _ in $(seq 1 $((15 * PERIOD_MS / 1000))); do
+  n=$(peers 6 | wc -l)
+  [ "$n" -lt "$N6" ] && N6=$n
+  sleep 0.1
+done
 [ "$N6" -le 1 ] || fail "n6 keeps $N6 nodes, all beyond maxPing (expected at most the closest)"
 m 1 peers list | sed -n 1p | matches "PEER ID" || fail "peers list table header"
 echo "ok: maxPing (n1 keeps n2,n3 at ${RTT12}us; drops n5 at 55 ms and n6 at 155 ms; n6 keeps $N6)"
