@@ -34,10 +34,15 @@ BidEngine::Impl::Impl(BidEngineOptions options, std::unique_ptr<LivePricing> p)
   openBidsGauge_ = metrics_->gauge("mercato_bidengine_open_bids", "Our bids open on the ledger");
   leasesGauge_ =
       metrics_->gauge("mercato_bidengine_leases", "Our leases whose escrow is not closed");
-  if (!o_.submit)
-    o_.submit = [this](ledger::TxKind k, ledger::TxBody b) {
-      return defaultSubmit(k, std::move(b));
+  if (!o_.submit) {
+    // create() checked ledger and identity: the default submitter can exist from the start.
+    submitter_ = std::make_unique<ledger::AccountSubmitter>(*o_.ledger, *o_.identity, o_.chainId);
+    o_.submit = [s = submitter_.get()](ledger::TxKind k, ledger::TxBody b) -> Result<uint64_t> {
+      uint64_t nonce = 0;
+      RETURN_IF_ERROR(s->submit(k, b, &nonce).status());
+      return nonce;
     };
+  }
 }
 
 BidEngine::Impl::~Impl() { stop(); }
@@ -48,17 +53,6 @@ void BidEngine::Impl::postStrand(std::function<void()> fn) {
 
 void BidEngine::Impl::postWork(std::function<void()> fn) {
   if (!workers_->post(std::move(fn))) spdlog::error("bidengine: worker queue full, job dropped");
-}
-
-Result<uint64_t> BidEngine::Impl::defaultSubmit(ledger::TxKind kind, ledger::TxBody body) {
-  {
-    std::lock_guard lock(submitMu_);
-    if (!submitter_)
-      submitter_ = std::make_unique<ledger::AccountSubmitter>(*o_.ledger, *o_.identity, o_.chainId);
-  }
-  uint64_t nonce = 0;
-  RETURN_IF_ERROR(submitter_->submit(kind, body, &nonce).status());
-  return nonce;
 }
 
 Result<SelfInfo> BidEngine::Impl::selfInfo(bool fresh) {

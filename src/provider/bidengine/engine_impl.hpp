@@ -104,7 +104,6 @@ class BidEngine::Impl {
   void saveCursor();
   void notifyIdle();
   Status rebuild(uint64_t& cursor, std::vector<std::string>& openOrders);
-  Result<uint64_t> defaultSubmit(ledger::TxKind kind, ledger::TxBody body);
   Result<SelfInfo> selfInfo(bool fresh);
 
   // engine_orders.cpp [strand]
@@ -142,7 +141,6 @@ class BidEngine::Impl {
   Gauge* leasesGauge_;
   std::mutex skipMu_;
   std::map<std::string, Counter*> skipped_;
-  std::mutex submitMu_;                                  // creates submitter_
   std::unique_ptr<ledger::AccountSubmitter> submitter_;  // the default SubmitFn's (pipelined)
   std::mutex selfMu_;
   std::optional<SelfInfo> selfCache_;
