@@ -11,7 +11,13 @@
 // For each target it also reports CPU time per request: the bench process's CPU (the app, plus
 // the facade when it is the target) and nginx's worker CPU, divided by the requests served.
 // "added p99" is always the target's p99 minus direct's p99 of the same load in the same run.
-// Needs `wrk` and `nginx` on PATH. Prints a table and one JSON line. See bench/RESULTS.md.
+// Needs `wrk` and `nginx` on PATH (scripts/setup.sh installs both). Prints a table and one JSON
+// line. See bench/RESULTS.md.
+//
+// A comparison is only printed when every target served: when nginx does not start, wrk is
+// missing, or a measured run served no requests or answered non-2xx, the bench says which and
+// exits 1 (a reference that did not run must never show up as a ratio of 0).
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -24,6 +30,7 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -32,6 +39,7 @@
 
 #include "common/clock.hpp"
 #include "common/metrics.hpp"
+#include "common/subprocess.hpp"
 #include "net/server.hpp"
 #include "provider/facade/facade.hpp"
 
@@ -61,15 +69,43 @@ uint16_t freePort() {
   return ntohs(a.sin_port);
 }
 
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ::pclose(p);
-  return out;
+// A run that cannot give a figure: main() catches it, lets the destructors stop nginx and
+// remove the scratch directory, prints the reason and exits 1.
+struct BenchFailure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// True when `name` is a path to an executable or an executable in PATH.
+bool onPath(const std::string& name) {
+  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0;
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "");
+  for (std::string d; std::getline(dirs, d, ':');) {
+    if (!d.empty() && ::access((d + "/" + name).c_str(), X_OK) == 0) return true;
+  }
+  return false;
+}
+
+bool acceptsOn(uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+std::string readFile(const fs::path& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// nginx's own words on why it failed: its stderr and its error log.
+std::string nginxOutput(const fs::path& dir) {
+  const std::string out = readFile(dir / "stderr") + readFile(dir / "error.log");
+  return out.empty() ? "(it printed nothing)" : out;
 }
 
 double toMs(double v, const std::string& unit) {
@@ -80,7 +116,8 @@ double toMs(double v, const std::string& unit) {
 
 struct WrkResult {
   double rps = 0, p50 = 0, p99 = 0;
-  long errors = 0;
+  long errors = 0;  // non-2xx answers + socket errors
+  long non2xx = 0;
   long requests = 0;
   double cpuUsPerRequest = 0;  // of the process(es) serving it, see the file comment
 };
@@ -115,17 +152,26 @@ struct Load {
   std::string script;  // a wrk Lua script ("" = none)
 };
 
+// One wrk run. Throws BenchFailure when wrk could not run or the target served nothing; the
+// caller decides what else (non-2xx answers) disqualifies a measured run.
 WrkResult wrk(const std::string& url, const std::string& hostHeader, const Load& load,
               pid_t alsoCount = 0, int seconds = 0) {
   if (seconds == 0) seconds = load.seconds;
-  std::string cmd = "wrk -t" + std::to_string(std::min(load.threads, load.conns)) + " -c" +
-                    std::to_string(load.conns) + " -d" + std::to_string(seconds) + "s --latency ";
-  if (!load.script.empty()) cmd += "-s " + load.script + " ";
-  if (!hostHeader.empty()) cmd += "-H 'Host: " + hostHeader + "' ";
-  cmd += url + " 2>&1";
+  ProcessSpec p;
+  p.argv = {"wrk", "-t" + std::to_string(std::min(load.threads, load.conns)),
+            "-c" + std::to_string(load.conns), "-d" + std::to_string(seconds) + "s", "--latency"};
+  if (!load.script.empty()) p.argv.insert(p.argv.end(), {"-s", load.script});
+  if (!hostHeader.empty()) p.argv.insert(p.argv.end(), {"-H", "Host: " + hostHeader});
+  p.argv.push_back(url);
+  p.timeout = std::chrono::seconds(seconds + 30);
   const double cpuBefore = selfCpuSeconds() + pidCpuSeconds(alsoCount);
-  const std::string out = run(cmd);
+  auto ran = runProcess(p);
   const double cpu = selfCpuSeconds() + pidCpuSeconds(alsoCount) - cpuBefore;
+  if (!ran.isOk()) throw BenchFailure("wrk could not run: " + ran.status().toString());
+  const std::string out = ran->out + ran->err;
+  if (!ran->ok()) {
+    throw BenchFailure("`" + commandLine(p.argv) + "` failed (" + ran->describe() + "):\n" + out);
+  }
   WrkResult r;
   std::smatch m;
   if (std::regex_search(out, m, std::regex(R"(([0-9]+) requests in )"))) {
@@ -142,7 +188,8 @@ WrkResult wrk(const std::string& url, const std::string& hostHeader, const Load&
     r.p99 = toMs(std::stod(m[1]), m[2]);
   }
   if (std::regex_search(out, m, std::regex(R"(Non-2xx or 3xx responses:\s+([0-9]+))"))) {
-    r.errors += std::stol(m[1]);
+    r.non2xx = std::stol(m[1]);
+    r.errors += r.non2xx;
   }
   if (std::regex_search(
           out, m,
@@ -150,9 +197,126 @@ WrkResult wrk(const std::string& url, const std::string& hostHeader, const Load&
               R"(Socket errors: connect ([0-9]+), read ([0-9]+), write ([0-9]+), timeout ([0-9]+))"))) {
     r.errors += std::stol(m[1]) + std::stol(m[2]) + std::stol(m[3]) + std::stol(m[4]);
   }
-  if (r.rps == 0) std::fprintf(stderr, "wrk output for %s:\n%s\n", url.c_str(), out.c_str());
+  if (r.requests == 0 || r.rps <= 0) {
+    throw BenchFailure("wrk got no answers from " + url + ":\n" + out);
+  }
   return r;
 }
+
+// nginx as the reference proxy: a child process in the foreground (daemon off) on a generated
+// config in `dir`. start() returns once nginx accepts connections on its port, or throws with
+// nginx's own error output. The destructor stops it (QUIT, then KILL after 5 s) so no failure
+// path leaves it running.
+class Nginx {
+ public:
+  Nginx(std::string binary, fs::path dir) : binary_(std::move(binary)), dir_(std::move(dir)) {}
+  Nginx(const Nginx&) = delete;
+  Nginx& operator=(const Nginx&) = delete;
+  ~Nginx() { stop(); }
+
+  void start(int workers, uint16_t upstreamPort) {
+    if (!onPath(binary_)) {
+      throw BenchFailure("nginx, the reference proxy, is not installed: '" + binary_ +
+                         "' is not an executable on PATH (scripts/setup.sh installs it)");
+    }
+    port_ = freePort();
+    writeConfig(workers, upstreamPort);
+    const std::string conf = (dir_ / "nginx.conf").string(), prefix = dir_.string();
+    const std::string errPath = (dir_ / "stderr").string();
+    pid_ = ::fork();
+    if (pid_ < 0) throw BenchFailure("fork for nginx failed");
+    if (pid_ == 0) {
+      const int fd = ::open(errPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) {
+        ::dup2(fd, STDERR_FILENO);
+        ::dup2(fd, STDOUT_FILENO);
+      }
+      ::execlp(binary_.c_str(), binary_.c_str(), "-p", prefix.c_str(), "-c", conf.c_str(), "-g",
+               "daemon off;", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    // Up to 10 s: a loaded machine starts it slowly, but it must answer before we measure.
+    for (int i = 0; i < 200; ++i) {
+      int st = 0;
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        const std::string how = WIFEXITED(st) ? "exit status " + std::to_string(WEXITSTATUS(st))
+                                              : "signal " + std::to_string(WTERMSIG(st));
+        throw BenchFailure("nginx (the reference proxy) exited at start (" + how +
+                           "): " + nginxOutput(dir_));
+      }
+      if (acceptsOn(port_)) {
+        worker_ = firstChild(pid_);
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    throw BenchFailure("nginx (the reference proxy) did not accept on 127.0.0.1:" +
+                       std::to_string(port_) + " within 10 s: " + nginxOutput(dir_));
+  }
+
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGQUIT);
+    for (int i = 0; i < 100; ++i) {
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  uint16_t port() const { return port_; }
+  pid_t worker() const { return worker_; }
+
+ private:
+  void writeConfig(int workers, uint16_t upstreamPort) const {
+    std::ofstream conf(dir_ / "nginx.conf");
+    conf << "worker_processes " << workers << ";\n"
+         << "pid " << (dir_ / "nginx.pid").string() << ";\n"
+         << "error_log " << (dir_ / "error.log").string() << " warn;\n"
+         << "events { worker_connections 4096; }\n"
+         << "http {\n  access_log off;\n"
+         << "  client_body_temp_path " << dir_.string() << "/body;\n"
+         << "  proxy_temp_path " << dir_.string() << "/proxy;\n"
+         << "  fastcgi_temp_path " << dir_.string() << "/fcgi;\n"
+         << "  uwsgi_temp_path " << dir_.string() << "/uwsgi;\n"
+         << "  scgi_temp_path " << dir_.string() << "/scgi;\n"
+         << "  upstream app { server 127.0.0.1:" << upstreamPort << "; keepalive 64; }\n"
+         << "  server {\n    listen 127.0.0.1:" << port_ << ";\n"
+         << "    location / {\n      proxy_pass http://app;\n      proxy_http_version 1.1;\n"
+         << "      proxy_set_header Connection \"\";\n"
+         << "      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+         << "    }\n  }\n}\n";
+  }
+
+  static pid_t firstChild(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+    pid_t child = 0;
+    in >> child;
+    return child;
+  }
+
+  std::string binary_;
+  fs::path dir_;
+  pid_t pid_ = -1;
+  pid_t worker_ = 0;
+  uint16_t port_ = 0;
+};
+
+// The scratch directory, removed on every way out of main.
+struct ScratchDir {
+  fs::path path;
+  explicit ScratchDir(fs::path p) : path(std::move(p)) { fs::create_directories(path); }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
 
 long rssKb() {
   std::ifstream in("/proc/self/status");
@@ -161,13 +325,6 @@ long rssKb() {
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   }
   return 0;
-}
-
-pid_t firstChild(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
-  pid_t child = 0;
-  in >> child;
-  return child;
 }
 
 struct Row {
@@ -193,23 +350,31 @@ nlohmann::json toJson(const WrkResult& r) {
           {"cpuUsPerRequest", r.cpuUsPerRequest}};
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// Throws BenchFailure when a target or the reference could not be measured.
+int runBench(int argc, char** argv) {
   CLI::App app{"facade benchmark: wrk direct vs facade vs nginx, and memory per route"};
   int seconds = 5, conns = 32, threads = 2, proxyThreads = 1, routes = 1000;
   int pacedConns = 8;
   int pacedDelayMs = 2;
-  app.add_option("--duration", seconds, "seconds per wrk run");
-  app.add_option("--connections", conns, "wrk connections (saturated load)");
-  app.add_option("--threads", threads, "wrk threads (saturated load)");
-  app.add_option("--paced-connections", pacedConns, "wrk connections of the paced load (0: skip)");
+  std::string nginxBinary = "nginx";
+  app.add_option("--duration", seconds, "seconds per wrk run")->check(CLI::PositiveNumber);
+  app.add_option("--connections", conns, "wrk connections (saturated load)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--threads", threads, "wrk threads (saturated load)")->check(CLI::PositiveNumber);
+  app.add_option("--paced-connections", pacedConns, "wrk connections of the paced load (0: skip)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--paced-delay-ms", pacedDelayMs,
                  "paced load: delay between a connection's requests (wrk Lua delay())");
-  app.add_option("--proxy-threads", proxyThreads, "facade I/O threads = nginx workers");
-  app.add_option("--routes", routes, "routes for the memory measurement");
+  app.add_option("--proxy-threads", proxyThreads, "facade I/O threads = nginx workers")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--routes", routes, "routes for the memory measurement")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--nginx", nginxBinary, "the reference proxy's binary (name in PATH or a path)");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
+  if (!onPath("wrk")) {
+    throw BenchFailure("wrk is not installed (not on PATH; scripts/setup.sh installs it)");
+  }
 
   // The app: a fixed 100-byte body.
   net::Router router;
@@ -219,10 +384,7 @@ int main(int argc, char** argv) {
   net::ServerOptions serverOptions;
   serverOptions.threads = 1;
   auto upstream = net::HttpServer::create(serverOptions, std::move(router));
-  if (!upstream.isOk()) {
-    std::fprintf(stderr, "%s\n", upstream.status().toString().c_str());
-    return 1;
-  }
+  if (!upstream.isOk()) throw BenchFailure("the app: " + upstream.status().toString());
   (*upstream)->start();
 
   StaticBackend backend;
@@ -230,75 +392,53 @@ int main(int argc, char** argv) {
   provider::FacadeOptions options;
   options.threads = proxyThreads;
   auto facade = provider::Facade::create(options, backend, systemClock());
-  if (!facade.isOk()) return 1;
+  if (!facade.isOk()) throw BenchFailure("the facade: " + facade.status().toString());
   (*facade)->start();
   provider::RouteConfig route;
   route.deployment = "bench";
   route.minReplicas = 1;
   route.maxReplicas = 1;
-  (void)(*facade)->addRoute(route);
+  if (Status st = (*facade)->addRoute(route); !st.isOk()) {
+    throw BenchFailure("the facade's route: " + st.toString());
+  }
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the route learns its upstream
 
-  // nginx as the reference proxy.
-  const fs::path dir = fs::temp_directory_path() / ("facade-bench-" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  const uint16_t nginxPort = freePort();
-  {
-    std::ofstream conf(dir / "nginx.conf");
-    conf << "worker_processes " << proxyThreads << ";\n"
-         << "pid " << (dir / "nginx.pid").string() << ";\n"
-         << "error_log " << (dir / "error.log").string() << " warn;\n"
-         << "events { worker_connections 4096; }\n"
-         << "http {\n  access_log off;\n"
-         << "  client_body_temp_path " << dir.string() << "/body;\n"
-         << "  proxy_temp_path " << dir.string() << "/proxy;\n"
-         << "  fastcgi_temp_path " << dir.string() << "/fcgi;\n"
-         << "  uwsgi_temp_path " << dir.string() << "/uwsgi;\n"
-         << "  scgi_temp_path " << dir.string() << "/scgi;\n"
-         << "  upstream app { server 127.0.0.1:" << backend.port << "; keepalive 64; }\n"
-         << "  server {\n    listen 127.0.0.1:" << nginxPort << ";\n"
-         << "    location / {\n      proxy_pass http://app;\n      proxy_http_version 1.1;\n"
-         << "      proxy_set_header Connection \"\";\n"
-         << "      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
-         << "    }\n  }\n}\n";
-  }
-  const std::string nginxCmd =
-      "nginx -p " + dir.string() + " -c " + (dir / "nginx.conf").string() + " -g 'daemon off;'";
-  pid_t nginx = fork();
-  if (nginx == 0) {
-    execl("/bin/sh", "sh", "-c", ("exec " + nginxCmd + " 2>" + (dir / "stderr").string()).c_str(),
-          nullptr);
-    _exit(127);
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-
-  const pid_t nginxWorker = firstChild(nginx);
+  const ScratchDir dir(fs::temp_directory_path() / ("facade-bench-" + std::to_string(getpid())));
+  Nginx nginx(nginxBinary, dir.path);
+  nginx.start(proxyThreads, backend.port);
 
   const std::string base = "http://127.0.0.1:";
   const std::string directUrl = base + std::to_string(backend.port) + "/";
   const std::string facadeUrl = (*facade)->url() + "/";
-  const std::string nginxUrl = base + std::to_string(nginxPort) + "/";
+  const std::string nginxUrl = base + std::to_string(nginx.port()) + "/";
+  // A measured run must have been served: a target that answered errors gives no figure.
+  auto measured = [](const char* target, WrkResult r) {
+    if (r.non2xx > 0) {
+      throw BenchFailure(std::string(target) + " answered " + std::to_string(r.non2xx) +
+                         " non-2xx responses of " + std::to_string(r.requests));
+    }
+    return Row{target, r};
+  };
   auto measure = [&](const Load& load) {
     // A 1 s warm-up of each target, then the measured run.
     std::vector<Row> rows;
     wrk(directUrl, "", load, 0, 1);
-    rows.push_back({"direct", wrk(directUrl, "", load)});
+    rows.push_back(measured("direct", wrk(directUrl, "", load)));
     wrk(facadeUrl, "bench.apps.localhost", load, 0, 1);
-    rows.push_back({"facade", wrk(facadeUrl, "bench.apps.localhost", load)});
-    wrk(nginxUrl, "", load, nginxWorker, 1);
-    rows.push_back({"nginx", wrk(nginxUrl, "", load, nginxWorker)});
+    rows.push_back(measured("facade", wrk(facadeUrl, "bench.apps.localhost", load)));
+    wrk(nginxUrl, "", load, nginx.worker(), 1);
+    rows.push_back(measured("nginx", wrk(nginxUrl, "", load, nginx.worker())));
     return rows;
   };
   const Load saturated{threads, conns, seconds, ""};
   const std::vector<Row> sat = measure(saturated);
   std::vector<Row> paced;
   if (pacedConns > 0) {
-    const fs::path script = dir / "paced.lua";
+    const fs::path script = dir.path / "paced.lua";
     std::ofstream(script) << "function delay() return " << pacedDelayMs << " end\n";
     paced = measure(Load{1, pacedConns, seconds, script.string()});
   }
-  kill(nginx, SIGQUIT);
-  waitpid(nginx, nullptr, 0);
+  nginx.stop();
 
   // Memory per route: a separate facade, N routes at min 0 (no instances), with metrics.
   MetricsRegistry metrics;
@@ -306,6 +446,7 @@ int main(int argc, char** argv) {
   provider::FacadeOptions memOptions;
   memOptions.metrics = &metrics;
   auto memFacade = provider::Facade::create(memOptions, empty, systemClock());
+  if (!memFacade.isOk()) throw BenchFailure("the memory facade: " + memFacade.status().toString());
   (*memFacade)->start();
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   const long before = rssKb();
@@ -313,7 +454,9 @@ int main(int argc, char** argv) {
     provider::RouteConfig r;
     r.deployment = "dep-" + std::to_string(i);
     r.hostname = "app-" + std::to_string(i);
-    (void)(*memFacade)->addRoute(r);
+    if (Status st = (*memFacade)->addRoute(r); !st.isOk()) {
+      throw BenchFailure("route " + std::to_string(i) + " of the memory run: " + st.toString());
+    }
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const long after = rssKb();
@@ -325,7 +468,8 @@ int main(int argc, char** argv) {
                                " -c" + std::to_string(conns) + " -d" + std::to_string(seconds) +
                                "s --latency";
   printTable(satTitle.c_str(), sat);
-  const double ratio = sat[2].r.rps > 0 ? sat[1].r.rps / sat[2].r.rps : 0;
+  // Both are > 0: wrk() and measured() refused a run that served nothing.
+  const double ratio = sat[1].r.rps / sat[2].r.rps;
   std::printf("facade/nginx req/s (saturated): %.2fx\n", ratio);
   if (!paced.empty()) {
     const std::string title = "paced: wrk -t1 -c" + std::to_string(pacedConns) + " -d" +
@@ -356,6 +500,16 @@ int main(int argc, char** argv) {
   (*facade)->stop();
   (*memFacade)->stop();
   (*upstream)->stop();
-  fs::remove_all(dir);
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return runBench(argc, argv);
+  } catch (const BenchFailure& e) {
+    std::fprintf(stderr, "facade_bench: FAILED, no figures: %s\n", e.what());
+    return 1;
+  }
 }
