@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/strings.hpp"
+#include "runtime/runc/host/seccomp.hpp"
 
 namespace mercato::runtime::host {
 namespace fs = std::filesystem;
@@ -275,6 +276,11 @@ Result<json> makeOciSpec(const ContainerConfig& c) {
         {"readonlyPaths",
          {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}}}},
   };
+  if (c.seccomp) {
+    auto seccomp = seccompProfile(c.seccompAllow);
+    if (!seccomp.isOk()) return seccomp.status().withContext("seccompAllow");
+    spec["linux"]["seccomp"] = std::move(*seccomp);
+  }
   return spec;
 }
 

@@ -3,8 +3,9 @@
 //
 // The spec is hardened by default: no new privileges, a reduced capability set (Docker's
 // default minus NET_RAW and MKNOD, see docs/runc-host.md), masked /proc paths, a read-only /sys,
-// a deny-all device cgroup with the standard allow list, and its own pid/ipc/uts/mount/network
-// namespaces. Impossible inputs fail with kInvalidArgument naming the field, before runc sees them.
+// a deny-all device cgroup with the standard allow list, its own pid/ipc/uts/mount/network
+// namespaces and the default seccomp profile (seccomp.hpp). Impossible inputs fail with
+// kInvalidArgument naming the field, before runc sees them.
 //
 // Thread-safety: pure functions over their arguments (resolveUser reads the rootfs).
 #pragma once
@@ -59,6 +60,13 @@ struct ContainerConfig {
   // the hard limit needs CAP_SYS_RESOURCE in the host's user namespace, which runc may lack).
   uint64_t nofile = 0;
   std::vector<BindMount> mounts;
+
+  // The seccomp profile (seccomp.hpp): the default one with these relaxable groups allowed. Set
+  // from the provider's configuration (RuntimeConfig::sandbox.seccompAllow), never from a
+  // tenant's manifest. An unknown group is kInvalidArgument.
+  std::vector<std::string> seccompAllow;
+  // false: no seccomp section at all. Only for references in tests and benchmarks.
+  bool seccomp = true;
 
   // Cores on the host, for validating cpuMillicores. 0: std::thread::hardware_concurrency().
   int hostCpus = 0;
