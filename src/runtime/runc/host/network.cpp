@@ -8,13 +8,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "common/strings.hpp"
@@ -38,12 +42,6 @@ Result<ProcessResult> run(std::vector<std::string> argv, int timeoutSeconds = 60
   spec.argv = std::move(argv);
   spec.timeout = std::chrono::seconds(timeoutSeconds);
   return runProcess(spec);
-}
-
-std::vector<std::string> iptables(std::vector<std::string> args) {
-  std::vector<std::string> argv = {"iptables", "-w", "-t", "filter"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return argv;
 }
 
 struct Cidr {
@@ -155,12 +153,92 @@ Status writeSysctl(const std::string& path, const std::string& value) {
 
 std::string netnsPath(const std::string& name) { return std::string(kNetnsDir) + "/" + name; }
 
+namespace {
+// Held while a process changes host-wide state that another mercato process may change at the
+// same moment (the /run/netns mount, the iptables chains). Released when destroyed. Opening or
+// locking the file can only fail when /run is unusable; the work then goes ahead unlocked, as
+// every step re-checks what it finds.
+class HostLock {
+ public:
+  explicit HostLock(const char* path) : fd_(::open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
+    if (fd_ >= 0) ::flock(fd_, LOCK_EX);
+  }
+  ~HostLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the flock
+  }
+  HostLock(const HostLock&) = delete;
+  HostLock& operator=(const HostLock&) = delete;
+
+ private:
+  int fd_;
+};
+
+constexpr const char* kNetnsLock = "/run/mercato-netns.lock";
+constexpr const char* kIsolationLock = "/run/mercato-isolation.lock";
+
+std::mutex gNetnsDirMu;
+bool gNetnsDirReady = false;  // guarded by gNetnsDirMu
+std::atomic<bool> gPrepareNetnsDir{true};
+
+enum class MountState { kNone, kPrivate, kShared };
+
+// The propagation of the topmost mount at `dir` (a canonical path), from /proc/self/mountinfo:
+// "36 35 98:0 /mnt1 /mnt2 rw,noatime shared:1 - ext3 /dev/root rw" (field 5 is the mount
+// point, optional fields up to "-"). Later lines are mounted on top of earlier ones.
+MountState mountStateOf(const std::string& dir) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  MountState state = MountState::kNone;
+  while (std::getline(in, line)) {
+    auto words = split(line, ' ');
+    if (words.size() < 7 || words[4] != dir) continue;
+    state = MountState::kPrivate;
+    for (size_t i = 6; i < words.size() && words[i] != "-"; ++i)
+      if (startsWith(words[i], "shared:")) state = MountState::kShared;
+  }
+  return state;
+}
+}  // namespace
+
+void setPrepareNetnsDirForTesting(bool enabled) { gPrepareNetnsDir = enabled; }
+
+// What iproute2's netns_add does before it creates a namespace file.
+Status prepareNetnsDir() {
+  std::lock_guard lock(gNetnsDirMu);
+  if (gNetnsDirReady) return Status::ok();
+  std::error_code ec;
+  fs::create_directories(kNetnsDir, ec);
+  if (ec) return internalError("create " + std::string(kNetnsDir) + ": " + ec.message());
+  std::string dir = fs::canonical(kNetnsDir, ec).string();  // /var/run is usually -> /run
+  if (ec) return internalError("resolve " + std::string(kNetnsDir) + ": " + ec.message());
+  if (mountStateOf(dir) != MountState::kShared) {
+    // Another mercato process (or `ip netns add`, which takes no lock) may be doing the same:
+    // re-check under the lock. Two bind mounts stacked by a race with `ip` are harmless; what
+    // must not happen is a namespace file mounted before the first one.
+    HostLock hostLock(kNetnsLock);
+    if (mountStateOf(dir) != MountState::kShared) {
+      bool bound = false;
+      while (::mount("", dir.c_str(), "none", MS_SHARED | MS_REC, nullptr) != 0) {
+        // EINVAL: not a mount point yet. Make it one (a bind mount of itself), then retry.
+        if (errno != EINVAL || bound)
+          return internalError("make " + dir + " a shared mount: " + strerror(errno));
+        if (::mount(dir.c_str(), dir.c_str(), "none", MS_BIND | MS_REC, nullptr) != 0)
+          return internalError("bind-mount " + dir + " on itself: " + strerror(errno));
+        bound = true;
+      }
+    }
+  }
+  gNetnsDirReady = true;
+  return Status::ok();
+}
+
 // Like `ip netns add`, in-process (it is on the start-latency path and the exec cost ~3 ms): a
 // short-lived thread unshares a network namespace and bind-mounts it onto
 // /var/run/netns/<name>; the mount keeps the namespace alive after the thread ends.
 Status createNetns(const std::string& name) {
   if (!validName(name, 64)) return invalidArgument("netns name '" + name + "'");
   const std::string path = netnsPath(name);
+  if (gPrepareNetnsDir) RETURN_IF_ERROR(prepareNetnsDir());
   std::error_code ec;
   fs::create_directories(kNetnsDir, ec);
   if (ec) return internalError("create " + std::string(kNetnsDir) + ": " + ec.message());
@@ -236,125 +314,401 @@ Result<std::string> allocateSubnet(const std::vector<std::string>& used, std::st
   return resourceExhausted("subnet pool " + std::string(pool) + " has no free /24");
 }
 
-std::vector<std::vector<std::string>> isolationRules() {
-  std::string all = std::string(kBridgePrefix) + "+";
-  return {
+namespace {
+
+// An IPv4 or IPv6 network, host bits cleared: what iptables prints after -d.
+struct IpNet {
+  bool v6 = false;
+  std::string text;  // "10.0.0.0/8", "fd00::/8", "10.255.255.53/32"
+};
+
+// "a.b.c.d/n", "x:y::z/n", or an address alone (a /32 or /128) when !requirePrefix.
+Result<IpNet> parseIpNet(std::string_view s, bool requirePrefix) {
+  std::string in(trimSpace(s));
+  auto slash = in.find('/');
+  if (requirePrefix && slash == std::string::npos)
+    return invalidArgument("'" + in + "': expected a CIDR (address/prefix)");
+  if (!requirePrefix && slash != std::string::npos)
+    return invalidArgument("'" + in + "': expected an address, not a CIDR");
+  std::string addr = in.substr(0, slash);
+  unsigned char bytes[16] = {};
+  IpNet net;
+  if (inet_pton(AF_INET, addr.c_str(), bytes) == 1) {
+    net.v6 = false;
+  } else if (inet_pton(AF_INET6, addr.c_str(), bytes) == 1) {
+    net.v6 = true;
+  } else {
+    return invalidArgument("'" + in + "': not an IPv4 or IPv6 address");
+  }
+  const int maxPrefix = net.v6 ? 128 : 32;
+  int prefix = maxPrefix;
+  if (slash != std::string::npos) {
+    std::string p = in.substr(slash + 1);
+    if (p.empty() || p.size() > 3 || !std::all_of(p.begin(), p.end(), ::isdigit) ||
+        std::stoi(p) > maxPrefix)
+      return invalidArgument("'" + in + "': bad prefix length");
+    prefix = std::stoi(p);
+  }
+  for (int bit = prefix; bit < maxPrefix; ++bit) bytes[bit / 8] &= ~(0x80 >> (bit % 8));
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(net.v6 ? AF_INET6 : AF_INET, bytes, buf, sizeof buf);
+  net.text = std::string(buf) + "/" + std::to_string(prefix);
+  return net;
+}
+
+// One of iptables' and ip6tables' rule sets.
+struct Family {
+  bool v6;
+  const char* name;     // for messages
+  const char* save;     // prints every table
+  const char* restore;  // --noflush applies a script atomically
+};
+constexpr Family kFamilies[2] = {{false, "iptables", "iptables-save", "iptables-restore"},
+                                 {true, "ip6tables", "ip6tables-save", "ip6tables-restore"}};
+
+// A rule in iptables-save form: its table and "-A CHAIN spec...".
+struct Rule {
+  std::string table;
+  std::string line;
+  bool operator<(const Rule& o) const { return std::tie(table, line) < std::tie(o.table, o.line); }
+  bool operator==(const Rule& o) const = default;
+};
+
+// iptables-save output, parsed.
+struct Ruleset {
+  std::set<std::pair<std::string, std::string>> chains;  // (table, chain)
+  std::vector<Rule> rules;
+
+  bool hasChain(const std::string& table, const std::string& chain) const {
+    return chains.count({table, chain}) > 0;
+  }
+  std::vector<std::string> chainRules(const std::string& table, const std::string& chain) const {
+    std::vector<std::string> out;
+    const std::string prefix = "-A " + chain + " ";
+    for (const auto& r : rules)
+      if (r.table == table && startsWith(r.line, prefix)) out.push_back(r.line);
+    return out;
+  }
+};
+
+Ruleset parseSave(const std::string& text) {
+  Ruleset rs;
+  std::string table;
+  for (const auto& raw : split(text, '\n')) {
+    std::string line(trimSpace(raw));
+    if (line.empty() || line[0] == '#') continue;
+    if (line[0] == '*') {
+      table = line.substr(1);
+    } else if (line[0] == ':') {
+      rs.chains.insert({table, line.substr(1, line.find(' ') - 1)});
+    } else if (startsWith(line, "-A ")) {
+      rs.rules.push_back({table, line});
+    }
+  }
+  return rs;
+}
+
+std::string joinRule(const std::string& chain, const std::vector<std::string>& spec) {
+  std::string line = "-A " + chain;
+  for (const auto& w : spec) line += " " + w;
+  return line;
+}
+
+// The bridge a per-bridge rule belongs to ("" for none): `-i <bridge>` in one of the allow
+// chains, or `! -o <bridge> -j MASQUERADE` in nat POSTROUTING.
+std::string ownerOf(const Rule& r) {
+  auto words = split(r.line, ' ');
+  if (words.size() < 2) return "";
+  auto valueOf = [&](const std::string& flag) -> std::string {
+    for (size_t i = 0; i + 1 < words.size(); ++i)
+      if (words[i] == flag) return words[i + 1];
+    return "";
+  };
+  std::string bridge;
+  if (r.table == "filter" && (words[1] == kEgressAllowChain || words[1] == kInputAllowChain))
+    bridge = valueOf("-i");
+  else if (r.table == "nat" && words[1] == "POSTROUTING" && valueOf("-j") == "MASQUERADE")
+    bridge = valueOf("-o");
+  if (!startsWith(bridge, kBridgePrefix) || bridge.back() == '+') return "";
+  return bridge;
+}
+
+// What this process knows of the per-bridge rules, so that a deployment's first instance pays
+// for one iptables-restore and later ones for none. Per family (0 = IPv4, 1 = IPv6).
+struct FamilyState {
+  bool loaded = false;    // a snapshot was taken
+  bool available = true;  // the tools exist (false: logged once, nothing to filter)
+  std::map<std::string, std::vector<Rule>> bridgeRules;  // as seen in the snapshot or installed
+};
+std::mutex gNetMu;
+FamilyState gFamily[2];               // guarded by gNetMu
+bool gIsolationReady = false;         // guarded by gNetMu
+std::set<std::string> gBridgesReady;  // guarded by gNetMu
+
+// Reads the family's whole rule set and refreshes what it knows of every bridge's rules. A
+// missing or failing ip6tables marks IPv6 unavailable (there is then no IPv6 to filter);
+// iptables missing is an error.
+Result<Ruleset> snapshotLocked(const Family& f) {
+  FamilyState& st = gFamily[f.v6];
+  ProcessSpec spec;
+  spec.argv = {f.save};
+  spec.timeout = std::chrono::seconds(60);
+  auto r = runProcess(spec);
+  if (!r.isOk() || !r->ok()) {
+    std::string why =
+        r.isOk() ? r->describe() + ": " + std::string(trimSpace(r->err)) : r.status().message();
+    if (!f.v6) return internalError(std::string(f.save) + ": " + why);
+    if (st.available)
+      spdlog::warn(
+          "network: {} unusable ({}): IPv6 from instances is not filtered (their bridges carry "
+          "only link-local IPv6)",
+          f.save, why);
+    st.available = false;
+    st.loaded = true;
+    return Ruleset{};
+  }
+  Ruleset rs = parseSave(r->out);
+  st.bridgeRules.clear();
+  for (const auto& rule : rs.rules)
+    if (std::string b = ownerOf(rule); !b.empty()) st.bridgeRules[b].push_back(rule);
+  st.loaded = true;
+  st.available = true;
+  return rs;
+}
+
+Status restoreLocked(const Family& f, const std::vector<Rule>& lines) {
+  std::string script;
+  for (const char* table : {"filter", "nat"}) {
+    std::string body;
+    for (const auto& l : lines)
+      if (l.table == table) body += l.line + "\n";
+    if (!body.empty()) script += "*" + std::string(table) + "\n" + body + "COMMIT\n";
+  }
+  if (script.empty()) return Status::ok();
+  ProcessSpec spec;
+  spec.argv = {f.restore, "-w", "--noflush"};
+  spec.stdinData = script;
+  spec.timeout = std::chrono::seconds(60);
+  ASSIGN_OR_RETURN(auto r, runProcess(spec));
+  if (!r.ok())
+    return internalError(std::string(f.restore) + " failed: " + r.describe() + ": " +
+                         std::string(trimSpace(r.err)) + "; script:\n" + script);
+  return Status::ok();
+}
+
+// Replaces the bridge's rules of one family with `want` (empty: removes them), in one atomic
+// iptables-restore. A rule that vanished behind our back fails the -D: re-read and retry once.
+Status setBridgeRulesLocked(const Family& f, const std::string& bridge, std::vector<Rule> want) {
+  FamilyState& st = gFamily[f.v6];
+  std::sort(want.begin(), want.end());
+  for (int attempt = 0;; ++attempt) {
+    if (!st.loaded) RETURN_IF_ERROR(snapshotLocked(f).status());
+    if (!st.available) return Status::ok();
+    std::vector<Rule> have = st.bridgeRules[bridge];
+    std::sort(have.begin(), have.end());
+    if (have == want) break;
+    std::vector<Rule> script;
+    for (const auto& h : have) script.push_back({h.table, "-D" + h.line.substr(2)});
+    script.insert(script.end(), want.begin(), want.end());
+    Status s = restoreLocked(f, script);
+    if (s.isOk()) break;
+    st.loaded = false;
+    if (attempt == 1) return s.withContext("rules of bridge " + bridge);
+  }
+  if (want.empty())
+    st.bridgeRules.erase(bridge);
+  else
+    st.bridgeRules[bridge] = std::move(want);
+  return Status::ok();
+}
+
+// The destinations dropped by default: private, CGNAT and link-local ranges (the host's own
+// addresses are matched by addrtype).
+const std::vector<std::string>& blockedRanges(bool v6) {
+  static const std::vector<std::string> v4 = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                                              "169.254.0.0/16", "100.64.0.0/10"};
+  static const std::vector<std::string> v6Ranges = {"fc00::/7", "fe80::/10"};
+  return v6 ? v6Ranges : v4;
+}
+
+std::vector<std::string> validatedAddresses(const std::vector<std::string>& in, bool cidr,
+                                            const std::string& field, Status* error) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    auto n = parseIpNet(in[i], cidr);
+    if (!n.isOk()) {
+      if (error->isOk())
+        *error = invalidArgument(field + "[" + std::to_string(i) + "]: " + n.status().message());
+      continue;
+    }
+    out.push_back(in[i]);
+  }
+  return out;
+}
+
+}  // namespace
+
+Status checkNetworkPolicy(const std::vector<std::string>& egressAllow,
+                          const std::vector<std::string>& nameservers) {
+  Status error;
+  (void)validatedAddresses(egressAllow, true, "sandbox.egress.allow", &error);
+  (void)validatedAddresses(nameservers, false, "sandbox.nameservers", &error);
+  return error;
+}
+
+ResolvConf hostResolvConf(const std::string& path) {
+  ResolvConf rc;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string key, val;
+    ls >> key >> val;
+    if (key == "nameserver" && !val.empty() && !startsWith(val, "127.") && val != "::1") {
+      rc.nameservers.push_back(val);
+    } else if (key == "search" && rc.search.empty() && !val.empty()) {
+      rc.search.push_back(val);
+      while (ls >> val) rc.search.push_back(val);
+    }
+  }
+  if (rc.nameservers.empty()) rc.nameservers = {"1.1.1.1", "8.8.8.8"};
+  return rc;
+}
+
+std::vector<std::vector<std::string>> isolationRules(bool ipv6) {
+  const std::string all = std::string(kBridgePrefix) + "+";
+  std::vector<std::vector<std::string>> rules = {
       // Frames switched inside one bridge (seen here because br_netfilter is loaded): one
       // deployment's instances reach each other.
       {"-i", all, "-o", all, "-m", "physdev", "--physdev-is-bridged", "-j", "ACCEPT"},
       // Anything routed from one mercato bridge to another: a different deployment.
       {"-i", all, "-o", all, "-j", "DROP"},
-      // Outbound to anywhere else (masqueraded, see ensureMasquerade).
-      {"-i", all, "-j", "ACCEPT"},
-      // Replies to connections the instances opened.
+      // Replies to connections the instances opened...
       {"-o", all, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
+      // ...and nothing else into a bridge through the host's routing: only the host itself
+      // (OUTPUT, not FORWARD) opens connections to instances.
+      {"-o", all, "-j", "DROP"},
+      // The deployment's own exceptions: its nameservers, the provider's allow-list.
+      {"-i", all, "-j", kEgressAllowChain},
+  };
+  for (const auto& range : blockedRanges(ipv6))
+    rules.push_back({"-d", range, "-i", all, "-j", "DROP"});
+  // The host's own addresses (routed to INPUT, so this catches only the odd forwarded case).
+  rules.push_back({"-i", all, "-m", "addrtype", "--dst-type", "LOCAL", "-j", "DROP"});
+  // Outbound to the internet (masqueraded, see ensureBridgeRules).
+  rules.push_back({"-i", all, "-j", "ACCEPT"});
+  return rules;
+}
+
+std::vector<std::vector<std::string>> inputRules(bool /*ipv6*/) {
+  const std::string all = std::string(kBridgePrefix) + "+";
+  return {
+      // Replies to the host's own connections into instances (the facade proxies to them).
+      {"-i", all, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
+      // What the provider offers on the host (DNS on a nameserver of its own), per bridge.
+      {"-i", all, "-j", kInputAllowChain},
+      // Every other host listener, on any address (gateway IPs, other bridges, eth0).
+      {"-i", all, "-j", "DROP"},
   };
 }
-
-namespace {
-// What this process has already installed, so that only the first instance pays for iptables.
-// A rule removed behind our back is restored by the next process start (recovery), not here.
-std::mutex gNetMu;
-bool gIsolationReady = false;
-std::set<std::string> gMasqueraded;  // bridges
-
-std::vector<std::string> masqueradeRule(const std::string& bridge, const std::string& subnet) {
-  return {"POSTROUTING", "-s", subnet, "!", "-o", bridge, "-j", "MASQUERADE"};
-}
-
-std::vector<std::string> natIptables(std::vector<std::string> args) {
-  std::vector<std::string> argv = {"iptables", "-w", "-t", "nat"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return argv;
-}
-}  // namespace
 
 Status ensureIsolation() {
   std::lock_guard lock(gNetMu);
   if (gIsolationReady) return Status::ok();
   // Several mercato processes (parallel tests, a restarting daemon) may check and rebuild the
-  // chain at once: serialize them host-wide, or two rebuilds would interleave.
-  int lockFd = ::open("/run/mercato-isolation.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lockFd >= 0) ::flock(lockFd, LOCK_EX);
-  struct Unlock {
-    int fd;
-    ~Unlock() {
-      if (fd >= 0) ::close(fd);  // releases the flock
+  // chains at once: serialize them host-wide, or two rebuilds would interleave.
+  HostLock hostLock(kIsolationLock);
+  for (const Family& f : kFamilies) {
+    ASSIGN_OR_RETURN(Ruleset rs, snapshotLocked(f));
+    if (!gFamily[f.v6].available) continue;
+    std::vector<Rule> script;
+    // The per-bridge chains are created empty once and never flushed: they hold the rules of
+    // every process's bridges.
+    for (const char* chain : {kEgressAllowChain, kInputAllowChain})
+      if (!rs.hasChain("filter", chain))
+        script.push_back({"filter", ":" + std::string(chain) + " - [0:0]"});
+    // The constant chains must be exactly these rules, in this order. Declaring an existing
+    // chain in the script flushes it, and the whole script applies atomically: the rules never
+    // lapse while they are rebuilt.
+    for (const auto& [chain, rules] : {std::pair{kIsolationChain, isolationRules(f.v6)},
+                                       std::pair{kInputChain, inputRules(f.v6)}}) {
+      std::vector<std::string> want;
+      for (const auto& spec : rules) want.push_back(joinRule(chain, spec));
+      if (rs.hasChain("filter", chain) && rs.chainRules("filter", chain) == want) continue;
+      script.push_back({"filter", ":" + std::string(chain) + " - [0:0]"});
+      for (auto& w : want) script.push_back({"filter", std::move(w)});
     }
-  } unlock{lockFd};
-  // The chain, and the jump to it at the top of FORWARD.
-  ASSIGN_OR_RETURN(auto list, run(iptables({"-n", "-L", kIsolationChain})));
-  if (!list.ok()) {
-    auto argv = iptables({"-N", kIsolationChain});
-    ASSIGN_OR_RETURN(auto r, run(argv));
-    if (!r.ok() && r.err.find("already exists") == std::string::npos)
-      return processFailure("iptables: create chain", argv, r);
-  }
-  ASSIGN_OR_RETURN(auto jump, run(iptables({"-C", "FORWARD", "-j", kIsolationChain})));
-  if (!jump.ok()) {
-    auto argv = iptables({"-I", "FORWARD", "1", "-j", kIsolationChain});
-    ASSIGN_OR_RETURN(auto r, run(argv));
-    if (!r.ok())
-      return processFailure("iptables: jump to " + std::string(kIsolationChain), argv, r);
-  }
-  // The rules must be exactly these, in this order: rebuild the chain when it differs.
-  ASSIGN_OR_RETURN(auto current, run(iptables({"-S", kIsolationChain})));
-  std::string want = "-N " + std::string(kIsolationChain) + "\n";
-  for (const auto& rule : isolationRules()) {
-    want += "-A " + std::string(kIsolationChain);
-    for (const auto& a : rule) want += " " + a;
-    want += "\n";
-  }
-  if (current.out != want) {
-    auto flush = iptables({"-F", kIsolationChain});
-    ASSIGN_OR_RETURN(auto f, run(flush));
-    if (!f.ok()) return processFailure("iptables: flush " + std::string(kIsolationChain), flush, f);
-    for (const auto& rule : isolationRules()) {
-      std::vector<std::string> add = {"-A", kIsolationChain};
-      add.insert(add.end(), rule.begin(), rule.end());
-      auto argv = iptables(add);
-      ASSIGN_OR_RETURN(auto r, run(argv));
-      if (!r.ok()) return processFailure("iptables: isolation rule", argv, r);
+    for (const auto& [builtin, chain] :
+         {std::pair{"FORWARD", kIsolationChain}, std::pair{"INPUT", kInputChain}}) {
+      auto rules = rs.chainRules("filter", builtin);
+      std::string jump = joinRule(builtin, {"-j", chain});
+      if (std::find(rules.begin(), rules.end(), jump) == rules.end())
+        script.push_back({"filter", "-I " + std::string(builtin) + " 1 -j " + chain});
     }
+    if (Status s = restoreLocked(f, script); !s.isOk())
+      return s.withContext(std::string(f.name) + ": host-wide isolation chains");
   }
   gIsolationReady = true;
   return Status::ok();
 }
 
-Status ensureMasquerade(const std::string& bridge, const std::string& subnet) {
-  if (!validName(bridge, 15)) return invalidArgument("bridge '" + bridge + "'");
+Status ensureBridgeRules(const NetworkAttachRequest& r) {
+  if (!validName(r.bridge, 15)) return invalidArgument("bridge '" + r.bridge + "'");
+  ASSIGN_OR_RETURN(IpNet subnet, parseIpNet(r.subnet, true));
+  if (subnet.v6) return invalidArgument("network: subnet '" + r.subnet + "' must be IPv4");
   std::lock_guard lock(gNetMu);
-  if (gMasqueraded.count(bridge)) return Status::ok();
-  auto rule = masqueradeRule(bridge, subnet);
-  std::vector<std::string> check = {"-C"};
-  check.insert(check.end(), rule.begin(), rule.end());
-  ASSIGN_OR_RETURN(auto c, run(natIptables(check)));
-  if (!c.ok()) {
-    std::vector<std::string> add = {"-A"};
-    add.insert(add.end(), rule.begin(), rule.end());
-    auto argv = natIptables(add);
-    ASSIGN_OR_RETURN(auto r, run(argv));
-    if (!r.ok()) return processFailure("iptables: masquerade for " + bridge, argv, r);
+  if (gBridgesReady.count(r.bridge)) return Status::ok();
+  RETURN_IF_ERROR(checkNetworkPolicy(r.egressAllow, r.nameservers));
+  std::vector<std::string> nameservers =
+      r.nameservers.empty() ? hostResolvConf().nameservers : r.nameservers;
+  std::vector<Rule> want[2];
+  want[0].push_back({"nat", joinRule("POSTROUTING", {"-s", subnet.text, "!", "-o", r.bridge, "-j",
+                                                     "MASQUERADE"})});
+  for (const auto& ns : nameservers) {
+    auto n = parseIpNet(ns, false);
+    if (!n.isOk()) continue;  // the host's resolv.conf may hold a scoped fe80::1%eth0
+    for (const char* chain : {kEgressAllowChain, kInputAllowChain})
+      for (const char* proto : {"tcp", "udp"})
+        want[n->v6].push_back(
+            {"filter", joinRule(chain, {"-d", n->text, "-i", r.bridge, "-p", proto, "-m", proto,
+                                        "--dport", "53", "-j", "ACCEPT"})});
   }
-  gMasqueraded.insert(bridge);
+  for (const auto& cidr : r.egressAllow) {
+    auto n = parseIpNet(cidr, true);
+    want[n->v6].push_back(
+        {"filter", joinRule(kEgressAllowChain, {"-d", n->text, "-i", r.bridge, "-j", "ACCEPT"})});
+  }
+  HostLock hostLock(kIsolationLock);
+  for (const Family& f : kFamilies)
+    RETURN_IF_ERROR(setBridgeRulesLocked(f, r.bridge, std::move(want[f.v6])));
+  gBridgesReady.insert(r.bridge);
   return Status::ok();
 }
 
-Status removeMasquerade(const std::string& bridge) {
-  if (!validName(bridge, 15)) return invalidArgument("bridge '" + bridge + "'");
+namespace {
+// Removes every rule of the bridge, from a fresh snapshot (another process with the same data
+// dir, or an older one that crashed, may have installed some since ours).
+Status removeBridgeRules(const std::string& bridge) {
   std::lock_guard lock(gNetMu);
-  gMasqueraded.erase(bridge);
-  ASSIGN_OR_RETURN(auto rules, run(natIptables({"-S", "POSTROUTING"})));
-  for (const auto& line : split(rules.out, '\n')) {
-    // "-A POSTROUTING -s 10.89.3.0/24 ! -o mcb-1234abcd -j MASQUERADE"
-    if (line.find("! -o " + bridge + " ") == std::string::npos) continue;
-    auto words = split(line, ' ');
-    if (words.empty() || words[0] != "-A") continue;
-    words[0] = "-D";
-    ASSIGN_OR_RETURN(auto r, run(natIptables(words)));
-    (void)r;
+  gBridgesReady.erase(bridge);
+  HostLock hostLock(kIsolationLock);
+  for (const Family& f : kFamilies) {
+    gFamily[f.v6].loaded = false;
+    RETURN_IF_ERROR(setBridgeRulesLocked(f, bridge, {}));
   }
   return Status::ok();
+}
+}  // namespace
+
+std::vector<std::string> listBridges(const std::string& ipamDataDir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(ipamDataDir, ec)) {
+    std::string name = e.path().filename().string();
+    if (startsWith(name, kBridgePrefix) && validName(name, 15)) out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::string describeCniError(std::string_view output) {
@@ -423,6 +777,7 @@ Result<NetworkAttachment> parseCniResult(std::string_view text, const std::strin
 
 Result<NetworkAttachment> attach(const NetworkAttachRequest& r) {
   RETURN_IF_ERROR(validateRequest(r));
+  RETURN_IF_ERROR(checkNetworkPolicy(r.egressAllow, r.nameservers));
   if (access(netnsPath(r.netnsName).c_str(), F_OK) != 0)
     return notFound("network: netns " + r.netnsName + " does not exist");
   std::error_code ec;
@@ -443,7 +798,7 @@ Result<NetworkAttachment> attach(const NetworkAttachRequest& r) {
     (void)detach(r);
     return st;
   }
-  if (Status st = ensureMasquerade(r.bridge, r.subnet); !st.isOk()) {
+  if (Status st = ensureBridgeRules(r); !st.isOk()) {
     (void)detach(r);
     return st;
   }
@@ -469,7 +824,7 @@ Status removeBridge(const std::string& bridge, const std::string& ipamDataDir) {
     if (!r.ok() && fs::exists("/sys/class/net/" + bridge))
       return processFailure("delete bridge", argv, r);
   }
-  RETURN_IF_ERROR(removeMasquerade(bridge));
+  RETURN_IF_ERROR(removeBridgeRules(bridge));
   if (!ipamDataDir.empty()) {
     std::error_code ec;
     fs::remove_all(fs::path(ipamDataDir) / bridge, ec);

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/strings.hpp"
+#include "runtime/runc/host/network.hpp"
 #include "runtime/runc/host/seccomp.hpp"
 
 namespace mercato::runtime::host {
@@ -321,20 +322,9 @@ Status writeEtcFiles(const std::string& dir, const EtcFiles& files) {
   std::vector<std::string> ns = files.nameservers;
   std::vector<std::string> search = files.search;
   if (ns.empty()) {
-    std::ifstream in("/etc/resolv.conf");
-    std::string line;
-    while (std::getline(in, line)) {
-      std::istringstream ls(line);
-      std::string key, val;
-      ls >> key >> val;
-      if (key == "nameserver" && !val.empty() && !startsWith(val, "127.") && val != "::1")
-        ns.push_back(val);
-      else if (key == "search" && search.empty() && !val.empty()) {
-        search.push_back(val);
-        while (ls >> val) search.push_back(val);
-      }
-    }
-    if (ns.empty()) ns = {"1.1.1.1", "8.8.8.8"};
+    ResolvConf host = hostResolvConf();  // the same list the firewall's DNS rules accept
+    ns = std::move(host.nameservers);
+    if (search.empty()) search = std::move(host.search);
   }
   std::string resolv;
   for (const auto& n : ns) resolv += "nameserver " + n + "\n";
