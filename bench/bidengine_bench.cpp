@@ -15,12 +15,15 @@
 // one worker submitting its bids one at a time would reach; the engine's workers pipeline their
 // nonces through a ledger::AccountSubmitter), and a plain loop of the same two ledger reads per
 // order.
+// A step that fails (an engine that does not start or evaluates nothing, a reference whose
+// ledger calls fail) exits 1 with the reason and prints no ratio.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <stdexcept>
 
 #include <spdlog/spdlog.h>
 
@@ -108,9 +111,8 @@ HttpFront serveOverHttp(ledger::Ledger& l) {
   return f;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// Throws on a failed step (MarketHarness::must, .value() of an error, or explicitly).
+int runBench(int argc, char** argv) {
   CLI::App app{"bid engine benchmark"};
   int orders = 300, throughputOrders = 10'000, workers = 4;
   bool syncFull = true, overHttp = false;
@@ -136,7 +138,9 @@ int main(int argc, char** argv) {
     auto cfg = scaleConfig({100, 50, 10'000, 1'000});
     cfg.workers = workers;
     auto engine = BidEngine::create(m.engineOptions(1, kHuge, cfg)).value();
-    if (!engine->start().isOk()) return 1;
+    if (Status st = engine->start(); !st.isOk()) {
+      throw std::runtime_error("latency: engine start: " + st.toString());
+    }
     std::vector<double> total, orderCommit;
     uint64_t after = m.headEvent();
     for (int i = 0; i < orders; ++i) {
@@ -188,7 +192,9 @@ int main(int argc, char** argv) {
       ledger::BidFilter bf;
       bf.order = o.id;
       bf.provider = m.providers.at(1)->address();
-      if (!m.ledger->order(o.id).isOk() || !m.ledger->bids(bf).isOk()) return 1;
+      if (!m.ledger->order(o.id).isOk() || !m.ledger->bids(bf).isOk()) {
+        throw std::runtime_error("reference reads failed on order " + o.id);
+      }
     }
     const double readRate = open.size() / secs(Steady::now() - r0);
 
@@ -202,7 +208,10 @@ int main(int argc, char** argv) {
     }
     auto engine = BidEngine::create(std::move(options)).value();
     auto t0 = Steady::now();
-    if (!engine->start().isOk()) return 1;
+    if (Status st = engine->start(); !st.isOk()) {
+      throw std::runtime_error(std::string("throughput (") + mode +
+                               "): engine start: " + st.toString());
+    }
     if (!engine->waitIdle(m.headEvent(), std::chrono::minutes(10))) {
       std::fprintf(stderr, "engine did not finish\n");
       return 1;
@@ -215,6 +224,11 @@ int main(int argc, char** argv) {
       for (const auto& [r, c] : s.skipped) n += c;
       return n;
     }();
+    if (evaluated == 0 || open.empty()) {
+      throw std::runtime_error(std::string("throughput (") + mode +
+                               "): " + std::to_string(open.size()) + " open orders, " +
+                               std::to_string(evaluated) + " evaluated: nothing to compare");
+    }
     const double rate = evaluated / took;
     // Reference 2 (bid mode): one account submitting and waiting, one transaction at a time.
     ledger::Ledger& via = front.remote ? *front.remote : *m.ledger;
@@ -236,4 +250,15 @@ int main(int argc, char** argv) {
   }
   std::filesystem::remove_all(dir);
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return runBench(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bidengine_bench: FAILED, no figures: %s\n", e.what());
+    return 1;
+  }
 }

@@ -8,6 +8,8 @@
 //   3. `tar -xzf` of the same blob (GNU tar + gzip, the reference).
 // Prints MB/s over compressed and unpacked bytes and the ratios. Run as root (ownership).
 // Usage: image_pull [--mb N] (default 80)
+// Any step that fails, the `tar -xzf` reference included, exits 1 with the reason and prints no
+// ratio.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -94,6 +96,10 @@ int main(int argc, char** argv) {
   uint64_t mb = 80;
   for (int i = 1; i + 1 < argc; ++i)
     if (std::string(argv[i]) == "--mb") mb = std::strtoull(argv[i + 1], nullptr, 10);
+  if (mb == 0) {
+    std::fprintf(stderr, "usage: image_pull [--mb N], N > 0\n");
+    return 2;
+  }
   mercato::testing::TempDir tmp("mercato-image-bench");
   std::string src = tmp.path() + "/src", layout = tmp.path() + "/layout";
   generateTree(src, mb << 20);
@@ -117,6 +123,11 @@ int main(int argc, char** argv) {
   }
   auto ref = parseReference(registry.host() + "/bench/image:v1");
   auto client = RegistryClient::create({});
+  if (!ref.isOk() || !client.isOk()) {
+    std::fprintf(stderr, "registry client: %s\n",
+                 (ref.isOk() ? client.status() : ref.status()).toString().c_str());
+    return 1;
+  }
   if (auto pushed = pushLayout(*built, **client, *ref); !pushed.isOk()) {
     std::fprintf(stderr, "push: %s\n", pushed.status().toString().c_str());
     return 1;
@@ -125,6 +136,10 @@ int main(int argc, char** argv) {
   ImageStoreConfig config;
   config.root = tmp.path() + "/cache";
   auto store = ImageStore::create(config);
+  if (!store.isOk()) {
+    std::fprintf(stderr, "image store: %s\n", store.status().toString().c_str());
+    return 1;
+  }
   auto p0 = Clock::now();
   auto img = (*store)->pull(ref->toString());
   auto p1 = Clock::now();
@@ -148,8 +163,9 @@ int main(int argc, char** argv) {
   }
   auto u1 = Clock::now();
   auto r0 = Clock::now();
-  if (run({"tar", "-xzf", blob, "-C", tarDir}) != 0) {
-    std::fprintf(stderr, "tar -xzf failed\n");
+  if (const int rc = run({"tar", "-xzf", blob, "-C", tarDir}); rc != 0) {
+    std::fprintf(stderr, "the reference `tar -xzf %s` failed (%s)\n", blob.c_str(),
+                 rc == 127 ? "tar not found" : ("exit status " + std::to_string(rc)).c_str());
     return 1;
   }
   auto r1 = Clock::now();

@@ -8,6 +8,8 @@
 //   single: one transaction per POST /ledger/v1/txs, many keep-alive connections
 //   batch:  POST /ledger/v1/txs/batch with --batch transactions per request
 // Latency is measured per transaction from send to durable acknowledgement.
+// A run that could not measure (mercatod did not start, wrk missing or failing, nothing
+// applied) exits 1 with the reason and prints no figures.
 #include <sodium.h>
 #include <CLI/CLI.hpp>
 
@@ -15,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -83,6 +86,17 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   syncFull = sync == "full";
   crypto::initCrypto();
+  if (clientKind == "wrk") {
+    if (std::system("command -v wrk >/dev/null 2>&1") != 0) {
+      std::fprintf(stderr, "ledger_tps: wrk is not installed (scripts/setup.sh installs it)\n");
+      return 1;
+    }
+    if (!std::filesystem::exists(wrkScript)) {
+      std::fprintf(stderr, "ledger_tps: wrk script %s not found (run from the repository root)\n",
+                   wrkScript.c_str());
+      return 1;
+    }
+  }
 
   const auto dir =
       std::filesystem::temp_directory_path() / ("mercato-bench-" + std::to_string(getpid()));
@@ -93,10 +107,13 @@ int main(int argc, char** argv) {
     std::ofstream(dir / "node.yaml")
         << "http:\n  threads: 2\nledger:\n  syncFull: " << (syncFull ? "true" : "false") << "\n";
   }
-  testing::DaemonProcess daemon(mercatod, dir.string(),
-                                {"--dev", "--no-provider", "--config", (dir / "node.yaml").string()});
+  testing::DaemonProcess daemon(
+      mercatod, dir.string(), {"--dev", "--no-provider", "--config", (dir / "node.yaml").string()});
   if (!daemon.start()) {
-    std::fprintf(stderr, "could not start %s\n", mercatod.c_str());
+    std::fprintf(
+        stderr, "ledger_tps: %s exited or did not answer /healthz within 15 s (its log is above)\n",
+        mercatod.c_str());
+    std::filesystem::remove_all(dir);
     return 1;
   }
   LedgerConfig rc;
@@ -142,8 +159,16 @@ int main(int argc, char** argv) {
     std::string out;
     char buf[4096];
     while (p && fgets(buf, sizeof buf, p)) out += buf;
-    if (p) pclose(p);
+    const int wrkStatus = p ? pclose(p) : -1;
     const uint64_t applied = remote->info()->headSeq - headBefore;
+    if (wrkStatus != 0 || out.find("Requests/sec:") == std::string::npos || applied == 0) {
+      std::fprintf(stderr,
+                   "ledger_tps: the wrk run did not measure (wrk status %d, %llu transactions "
+                   "applied): %s\n",
+                   wrkStatus, static_cast<unsigned long long>(applied), out.c_str());
+      std::filesystem::remove_all(dir);
+      return 1;
+    }
     auto grab = [&](const std::string& key) -> std::string {
       auto pos = out.find(key);
       if (pos == std::string::npos) return "?";
@@ -234,6 +259,11 @@ int main(int argc, char** argv) {
   const double secs = std::chrono::duration<double>(Steady::now() - start).count();
   std::vector<double> latencies;
   for (auto& v : lat) latencies.insert(latencies.end(), v.begin(), v.end());
+  if (ok == 0) {
+    std::fprintf(stderr, "ledger_tps: no transaction was accepted (%ld failed)\n", failed.load());
+    std::filesystem::remove_all(dir);
+    return 1;
+  }
   const double tps = ok / secs;
   const double p50 = pct(latencies, 0.50), p99 = pct(latencies, 0.99);
   daemon.terminate();

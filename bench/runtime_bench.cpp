@@ -4,6 +4,9 @@
 //               config (host network, no shim, no CNI, no overlay) as the physical limit.
 //   metering  — CPU-seconds reported by the runtime against known CPU burns.
 // Prints a table and a JSON line per mode. See bench/RESULTS.md.
+// Any failure (of ours or of the bare-runc reference) exits 1 with the reason and prints no
+// ratio; what the run created (deployments, bare containers, rootfs mounts) is removed on every
+// way out.
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +33,15 @@ using Clk = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
 namespace {
+
+// Runs `f` when the scope ends, however it ends: the bench's failure paths return early.
+template <typename F>
+struct Defer {
+  F f;
+  ~Defer() { f(); }
+};
+template <typename F>
+Defer(F) -> Defer<F>;
 
 double ms(Clk::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
@@ -82,11 +94,15 @@ int runStart(Runtime& rt, runc::RuncRuntime& rr, const std::string& image, int r
     std::fprintf(stderr, "warm deploy: %s\n", s.message().c_str());
     return 1;
   }
-  (void)rt.remove("warm");
+  if (Status s = rt.remove("warm"); !s.isOk()) {
+    std::fprintf(stderr, "remove warm: %s\n", s.message().c_str());
+    return 1;
+  }
 
   std::vector<double> ours;
   for (int i = 0; i < runs; ++i) {
     std::string id = "start-" + std::to_string(i);
+    Defer removeIt{[&] { (void)rt.remove(id); }};
     auto t0 = Clk::now();
     if (Status s = rt.deploy(webSpec(id, image)); !s.isOk()) {
       std::fprintf(stderr, "deploy %s: %s\n", id.c_str(), s.message().c_str());
@@ -98,18 +114,31 @@ int runStart(Runtime& rt, runc::RuncRuntime& rr, const std::string& image, int r
       return 1;
     }
     ours.push_back(ms(Clk::now() - t0));
-    (void)rt.remove(id);
   }
 
-  // Bare runc: the same image rootfs (overlay), the same hardened config, host network.
+  // Bare runc: the same image rootfs (overlay), the same hardened config, host network. It is
+  // the reference of the ratio: when it does not run, there is no ratio to print.
   auto img = rr.images().find(image);
-  if (!img.isOk()) return 1;
+  if (!img.isOk()) {
+    std::fprintf(stderr, "reference (bare runc): image %s: %s\n", image.c_str(),
+                 img.status().toString().c_str());
+    return 1;
+  }
   std::string dir = testing_support::makeTempDir("mct-bare");
+  Defer removeDir{[&] {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }};
   std::vector<double> bare;
   for (int i = 0; i < runs; ++i) {
     std::string bundle = dir + "/b" + std::to_string(i);
     auto rootfs = rr.images().prepareRootfs(*img, bundle);
-    if (!rootfs.isOk()) return 1;
+    if (!rootfs.isOk()) {
+      std::fprintf(stderr, "reference (bare runc): rootfs: %s\n",
+                   rootfs.status().toString().c_str());
+      return 1;
+    }
+    Defer releaseRootfs{[&] { (void)rr.images().releaseRootfs(bundle); }};
     host::ContainerConfig cc;
     cc.id = "mct-bare-" + std::to_string(::getpid()) + "-" + std::to_string(i);
     cc.rootfs = *rootfs;
@@ -118,11 +147,25 @@ int runStart(Runtime& rt, runc::RuncRuntime& rr, const std::string& image, int r
     cc.env = {"PORT=" + std::to_string(port)};
     cc.memoryBytes = 64 << 20;
     auto spec = host::makeOciSpec(cc);
-    if (!spec.isOk()) return 1;
+    if (!spec.isOk()) {
+      std::fprintf(stderr, "reference (bare runc): spec: %s\n", spec.status().toString().c_str());
+      return 1;
+    }
     auto& nss = (*spec)["linux"]["namespaces"];
     for (auto it = nss.begin(); it != nss.end();)
       it = (*it)["type"] == "network" ? nss.erase(it) : it + 1;
-    if (!host::writeBundleConfig(bundle, *spec).isOk()) return 1;
+    if (Status st = host::writeBundleConfig(bundle, *spec); !st.isOk()) {
+      std::fprintf(stderr, "reference (bare runc): bundle: %s\n", st.toString().c_str());
+      return 1;
+    }
+    // Deleted however this iteration ends (runc delete -f of a container that never started
+    // is a harmless error).
+    Defer deleteIt{[&] {
+      ProcessSpec k;
+      k.argv = {"runc", "--root", dir + "/runc", "delete", "-f", cc.id};
+      k.timeout = std::chrono::seconds(30);
+      (void)runProcess(k);
+    }};
     auto t0 = Clk::now();
     ProcessSpec p;
     // The detached container inherits runc's stdio: send it to /dev/null, or the pipes that
@@ -130,18 +173,21 @@ int runStart(Runtime& rt, runc::RuncRuntime& rr, const std::string& image, int r
     p.argv = {"/bin/sh", "-c",
               "exec runc --root " + dir + "/runc run -d --bundle " + bundle + " " + cc.id +
                   " </dev/null >/dev/null 2>&1"};
+    p.timeout = std::chrono::seconds(30);
     auto r = runProcess(p);
-    if (!r.isOk() || !r->ok() || !waitHttp("127.0.0.1:" + std::to_string(port))) {
-      std::fprintf(stderr, "bare runc run failed: %s\n", r.isOk() ? r->err.c_str() : "");
+    if (!r.isOk() || !r->ok()) {
+      std::fprintf(
+          stderr, "reference (bare runc): `runc run -d` failed: %s\n",
+          r.isOk() ? (r->describe() + " " + r->err).c_str() : r.status().toString().c_str());
+      return 1;
+    }
+    if (!waitHttp("127.0.0.1:" + std::to_string(port))) {
+      std::fprintf(stderr, "reference (bare runc): container %s never answered on port %d\n",
+                   cc.id.c_str(), port);
       return 1;
     }
     bare.push_back(ms(Clk::now() - t0));
-    ProcessSpec k;
-    k.argv = {"runc", "--root", dir + "/runc", "delete", "-f", cc.id};
-    (void)runProcess(k);  // best effort: the next run uses a new id
-    (void)rr.images().releaseRootfs(bundle);
   }
-  fs::remove_all(dir);
   double p50 = percentile(ours, 0.5), p99 = percentile(ours, 0.99);
   double b50 = percentile(bare, 0.5), b99 = percentile(bare, 0.99);
   std::printf("%-28s %10s %10s\n", "start latency (ms)", "p50", "p99");
@@ -157,9 +203,20 @@ int runStart(Runtime& rt, runc::RuncRuntime& rr, const std::string& image, int r
 
 int runMetering(Runtime& rt, const std::string& image) {
   auto spec = webSpec("meter", image);
-  if (Status s = rt.deploy(spec); !s.isOk()) return 1;
-  if (!rt.waitReady("meter", "web", 1, std::chrono::seconds(20)).isOk()) return 1;
+  Defer removeIt{[&] { (void)rt.remove("meter"); }};
+  if (Status s = rt.deploy(spec); !s.isOk()) {
+    std::fprintf(stderr, "metering: deploy: %s\n", s.toString().c_str());
+    return 1;
+  }
+  if (Status s = rt.waitReady("meter", "web", 1, std::chrono::seconds(20)); !s.isOk()) {
+    std::fprintf(stderr, "metering: not ready: %s\n", s.toString().c_str());
+    return 1;
+  }
   std::string ip = instanceIp(rt, "meter");
+  if (ip.empty()) {
+    std::fprintf(stderr, "metering: the instance has no IP\n");
+    return 1;
+  }
   std::printf("%-12s %12s %12s %9s\n", "burn (ms)", "metered (ms)", "error", "");
   double worst = 0;
   nlohmann::json rows = nlohmann::json::array();
@@ -170,8 +227,18 @@ int runMetering(Runtime& rt, const std::string& image) {
                                        net::ClientOptions::withTimeout(std::chrono::seconds(30)));
       if (!c.isOk()) return 1;
       auto r = (*c)->request("GET", "/burn?ms=" + std::to_string(burn));
-      if (!r.isOk() || r->status != 200) return 1;
+      if (!r.isOk() || r->status != 200) {
+        std::fprintf(stderr, "metering: GET /burn?ms=%d: %s\n", burn,
+                     r.isOk() ? ("HTTP " + std::to_string(r->status)).c_str()
+                              : r.status().toString().c_str());
+        return 1;
+      }
       auto after = rt.stats("meter");
+      if (!before.isOk() || !after.isOk()) {
+        std::fprintf(stderr, "metering: stats: %s\n",
+                     (before.isOk() ? after.status() : before.status()).toString().c_str());
+        return 1;
+      }
       double metered = (after->total.cpuSeconds - before->total.cpuSeconds) * 1000;
       double err = (metered - burn) / burn;
       worst = std::max(worst, std::abs(err));
@@ -179,7 +246,6 @@ int runMetering(Runtime& rt, const std::string& image) {
       rows.push_back({{"burnMs", burn}, {"meteredMs", metered}});
     }
   }
-  (void)rt.remove("meter");
   std::printf("worst error: %.2f%%\n", worst * 100);
   std::printf(
       "%s\n",
@@ -194,7 +260,7 @@ int main(int argc, char** argv) {
   std::string mode = "all";
   int runs = 50;
   app.add_option("--mode", mode, "start | metering | all");
-  app.add_option("--runs", runs, "starts to time");
+  app.add_option("--runs", runs, "starts to time")->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   if (::geteuid() != 0) {
     std::fprintf(stderr, "runtime_bench needs root (runc, CNI)\n");
