@@ -41,6 +41,7 @@ std::string priceOverCaps(const Prices& p, const PriceCaps& caps) {
       {"memGibSecond", p.memGibSecond, caps.memGibSecond},
       {"egressGib", p.egressGib, caps.egressGib},
       {"requests1k", p.requests1k, caps.requests1k},
+      {"storageGibHour", p.storageGibHour, caps.storageGibHour},
   };
   for (const auto& [name, value, cap] : fields)
     if (cap && value > *cap)
@@ -119,6 +120,7 @@ json toJson(const PriceCaps& c) {
   if (c.memGibSecond) j["memGibSecond"] = *c.memGibSecond;
   if (c.egressGib) j["egressGib"] = *c.egressGib;
   if (c.requests1k) j["requests1k"] = *c.requests1k;
+  if (c.storageGibHour) j["storageGibHour"] = *c.storageGibHour;
   return j;
 }
 json toJson(const ResourceGroup& g) {
@@ -195,13 +197,13 @@ Result<std::map<std::string, std::string>> attributesFromJson(const json& j,
 }
 
 Result<PriceCaps> priceCapsFromJson(const json& j, const std::string& where) {
-  RETURN_IF_ERROR(jsonOnlyKeys(j, {"cpuSecond", "memGibSecond", "egressGib", "requests1k"}, where));
+  RETURN_IF_ERROR(jsonOnlyKeys(
+      j, {"cpuSecond", "memGibSecond", "egressGib", "requests1k", "storageGibHour"}, where));
   PriceCaps c;
   const std::pair<const char*, std::optional<Micros>*> fields[] = {
-      {"cpuSecond", &c.cpuSecond},
-      {"memGibSecond", &c.memGibSecond},
-      {"egressGib", &c.egressGib},
-      {"requests1k", &c.requests1k},
+      {"cpuSecond", &c.cpuSecond},           {"memGibSecond", &c.memGibSecond},
+      {"egressGib", &c.egressGib},           {"requests1k", &c.requests1k},
+      {"storageGibHour", &c.storageGibHour},
   };
   for (const auto& [name, slot] : fields) {
     if (!j.contains(name)) continue;

@@ -32,7 +32,7 @@ namespace mercato::ledger {
 
 // Price ceilings per unit (units as in Prices); an absent field has no ceiling.
 struct PriceCaps {
-  std::optional<Micros> cpuSecond, memGibSecond, egressGib, requests1k;
+  std::optional<Micros> cpuSecond, memGibSecond, egressGib, requests1k, storageGibHour;
   bool operator==(const PriceCaps&) const = default;
 };
 // "" when `p` is within `caps`, else which field is over and by how much.

@@ -1,5 +1,6 @@
 #include "ledger/types.hpp"
 
+#include <algorithm>
 #include <limits>
 
 namespace mercato::ledger {
@@ -13,8 +14,15 @@ Micros computeOwed(const Prices& t, const Usage& u) {
   owed += static_cast<__int128>(u.memMibSeconds) * t.memGibSecond / 1024;
   owed += static_cast<__int128>(u.egressBytes) * t.egressGib / (int64_t{1} << 30);
   owed += static_cast<__int128>(u.requests) * t.requests1k / 1000;
+  owed += static_cast<__int128>(u.storageMibSeconds) * t.storageGibHour / (1024 * 3600);
   if (owed > std::numeric_limits<Micros>::max()) return std::numeric_limits<Micros>::max();
   return static_cast<Micros>(owed);
+}
+
+Usage maxUsage(const Usage& a, const Usage& b) {
+  Usage out;
+  for (const auto& f : kUsageFields) out.*f.member = std::max(a.*f.member, b.*f.member);
+  return out;
 }
 
 std::string escrowStateName(EscrowState s) {
@@ -39,20 +47,26 @@ Result<EscrowState> parseEscrowState(const std::string& s) {
   return invalidArgument("escrow state '" + s + "': expected open, exhausted, closing or closed");
 }
 
+// Fields added after the first ledgers are written only when non-zero: an old value then
+// encodes to exactly its old bytes, which keeps old signatures, tx hashes and state roots.
 json toJson(const Prices& p) {
-  return {{"cpuSecond", p.cpuSecond},
-          {"memGibSecond", p.memGibSecond},
-          {"egressGib", p.egressGib},
-          {"requests1k", p.requests1k}};
+  json j = {{"cpuSecond", p.cpuSecond},
+            {"memGibSecond", p.memGibSecond},
+            {"egressGib", p.egressGib},
+            {"requests1k", p.requests1k}};
+  if (p.storageGibHour != 0) j["storageGibHour"] = p.storageGibHour;
+  return j;
 }
 json toJson(const Capacity& c) {
   return {{"cpu", c.cpu}, {"memory", c.memory}, {"storage", c.storage}};
 }
 json toJson(const Usage& u) {
-  return {{"cpuMillis", u.cpuMillis},
-          {"memMibSeconds", u.memMibSeconds},
-          {"egressBytes", u.egressBytes},
-          {"requests", u.requests}};
+  json j = {{"cpuMillis", u.cpuMillis},
+            {"memMibSeconds", u.memMibSeconds},
+            {"egressBytes", u.egressBytes},
+            {"requests", u.requests}};
+  if (u.storageMibSeconds != 0) j["storageMibSeconds"] = u.storageMibSeconds;
+  return j;
 }
 json toJson(const Account& a) {
   return {{"address", a.address}, {"balance", a.balance}, {"nonce", a.nonce}};
@@ -120,6 +134,12 @@ Result<int64_t> jsonInt(const json& obj, const char* key, const std::string& whe
   return v;
 }
 
+Result<int64_t> optionalJsonInt(const json& obj, const char* key, const std::string& where,
+                                bool nonNegative) {
+  if (obj.is_object() && !obj.contains(key)) return int64_t{0};
+  return jsonInt(obj, key, where, nonNegative);
+}
+
 Result<std::string> jsonString(const json& obj, const char* key, const std::string& where) {
   const std::string field = where.empty() ? key : where + "." + key;
   if (!obj.is_object()) return invalidArgument(where + ": expected an object");
@@ -152,12 +172,14 @@ Result<bool> jsonBool(const json& obj, const char* key, const std::string& where
 }  // namespace
 
 Result<Prices> pricesFromJson(const json& j, const std::string& where) {
-  RETURN_IF_ERROR(jsonOnlyKeys(j, {"cpuSecond", "memGibSecond", "egressGib", "requests1k"}, where));
+  RETURN_IF_ERROR(jsonOnlyKeys(
+      j, {"cpuSecond", "memGibSecond", "egressGib", "requests1k", "storageGibHour"}, where));
   Prices p;
   ASSIGN_OR_RETURN(p.cpuSecond, jsonInt(j, "cpuSecond", where));
   ASSIGN_OR_RETURN(p.memGibSecond, jsonInt(j, "memGibSecond", where));
   ASSIGN_OR_RETURN(p.egressGib, jsonInt(j, "egressGib", where));
   ASSIGN_OR_RETURN(p.requests1k, jsonInt(j, "requests1k", where));
+  ASSIGN_OR_RETURN(p.storageGibHour, optionalJsonInt(j, "storageGibHour", where));
   return p;
 }
 
@@ -171,13 +193,14 @@ Result<Capacity> capacityFromJson(const json& j, const std::string& where) {
 }
 
 Result<Usage> usageFromJson(const json& j, const std::string& where) {
-  RETURN_IF_ERROR(
-      jsonOnlyKeys(j, {"cpuMillis", "memMibSeconds", "egressBytes", "requests"}, where));
+  RETURN_IF_ERROR(jsonOnlyKeys(
+      j, {"cpuMillis", "memMibSeconds", "egressBytes", "requests", "storageMibSeconds"}, where));
   Usage u;
   ASSIGN_OR_RETURN(u.cpuMillis, jsonInt(j, "cpuMillis", where));
   ASSIGN_OR_RETURN(u.memMibSeconds, jsonInt(j, "memMibSeconds", where));
   ASSIGN_OR_RETURN(u.egressBytes, jsonInt(j, "egressBytes", where));
   ASSIGN_OR_RETURN(u.requests, jsonInt(j, "requests", where));
+  ASSIGN_OR_RETURN(u.storageMibSeconds, optionalJsonInt(j, "storageMibSeconds", where));
   return u;
 }
 

@@ -21,11 +21,16 @@
 namespace mercato::ledger {
 
 // The price table of a provider, and the terms snapshotted into an escrow.
+//
+// storageGibHour came after the first ledgers: its JSON key is written only when non-zero and
+// read as 0 when absent, so every transaction, record and state root from before it encodes to
+// the same bytes (the canonical encoding re-encodes the typed value; docs/protocols.md).
 struct Prices {
-  Micros cpuSecond = 0;     // per CPU-second
-  Micros memGibSecond = 0;  // per GiB-second of memory
-  Micros egressGib = 0;     // per GiB of egress
-  Micros requests1k = 0;    // per 1,000 requests
+  Micros cpuSecond = 0;       // per CPU-second
+  Micros memGibSecond = 0;    // per GiB-second of memory
+  Micros egressGib = 0;       // per GiB of egress
+  Micros requests1k = 0;      // per 1,000 requests
+  Micros storageGibHour = 0;  // per GiB-hour of an instance's disk (its writable layer)
   bool operator==(const Prices&) const = default;
 };
 
@@ -37,13 +42,33 @@ struct Capacity {
 };
 
 // Cumulative metered usage of one escrow. Every field is monotonic across claims.
+// storageMibSeconds is optional in JSON like Prices::storageGibHour (absent = 0, written only
+// when non-zero).
 struct Usage {
   int64_t cpuMillis = 0;      // CPU-milliseconds
   int64_t memMibSeconds = 0;  // MiB-seconds of memory
   int64_t egressBytes = 0;
   int64_t requests = 0;
+  int64_t storageMibSeconds = 0;  // MiB-seconds of disk used (bytes on disk integrated over time)
   bool operator==(const Usage&) const = default;
 };
+
+// Every Usage field with its JSON name. Rules that treat the fields alike (claims never go
+// down, a provider never claims below what it claimed) walk this list, so a field added to
+// Usage is added here once rather than to each of them.
+struct UsageField {
+  const char* name;
+  int64_t Usage::*member;
+};
+inline constexpr UsageField kUsageFields[] = {
+    {"cpuMillis", &Usage::cpuMillis},
+    {"memMibSeconds", &Usage::memMibSeconds},
+    {"egressBytes", &Usage::egressBytes},
+    {"requests", &Usage::requests},
+    {"storageMibSeconds", &Usage::storageMibSeconds},
+};
+// The field-wise maximum of `a` and `b`.
+Usage maxUsage(const Usage& a, const Usage& b);
 
 // What `usage` costs under `terms`, rounded down per component. Saturates at INT64_MAX.
 Micros computeOwed(const Prices& terms, const Usage& usage);
@@ -140,8 +165,9 @@ nlohmann::json toJson(const Event& e);
 nlohmann::json toJson(const TxReceipt& r);
 nlohmann::json toJson(const LedgerInfo& i);
 
-// Strict parsers: every required field must be present with the right type; errors name the
-// field path under `where` ("body.prices.cpuSecond: expected a non-negative integer").
+// Strict parsers: every required field must be present with the right type (the optional ones
+// are Prices::storageGibHour and Usage::storageMibSeconds, 0 when absent) and no other field may
+// be; errors name the field path under `where` ("body.prices.cpuSecond: must not be negative").
 Result<Prices> pricesFromJson(const nlohmann::json& j, const std::string& where);
 Result<Capacity> capacityFromJson(const nlohmann::json& j, const std::string& where);
 Result<Usage> usageFromJson(const nlohmann::json& j, const std::string& where);
@@ -156,6 +182,9 @@ Result<LedgerInfo> infoFromJson(const nlohmann::json& j);
 // Field readers for strict JSON parsing, shared by the transaction decoder.
 Result<int64_t> jsonInt(const nlohmann::json& obj, const char* key, const std::string& where,
                         bool nonNegative = true);
+// As jsonInt, but an absent `key` reads as 0 (fields added to a shape after it was first used).
+Result<int64_t> optionalJsonInt(const nlohmann::json& obj, const char* key,
+                                const std::string& where, bool nonNegative = true);
 Result<std::string> jsonString(const nlohmann::json& obj, const char* key,
                                const std::string& where);
 // Fails when `obj` has a key outside `allowed`, naming it.

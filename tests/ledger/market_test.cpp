@@ -236,10 +236,42 @@ TEST_F(MarketTest, ClosingAnOrderOrABidRefundsItsDeposit) {
   expectReplays();
 }
 
+TEST_F(MarketTest, StoragePriceIsCappedByTheOrderAndCarriedIntoTheLease) {
+  OrderCreateBody b = orderBody();
+  b.requirements.resources[0].storage = 4ll << 30;
+  b.maxPrice.storageGibHour = 500;
+  const std::string o = createOrder(b);
+  EXPECT_EQ(order(o).maxPrice.storageGibHour, 500);
+  h.expectRejected(
+      [&] {
+        return h.run(prov, TxKind::kBidCreate,
+                     BidCreateBody{o, Prices{1000, 1, 1, 1, 501}, 30'000});
+      },
+      Code::kInvalidArgument, "storageGibHour 0.000501 is above the order's maximum 0.0005");
+  const std::string won =
+      bidId(h.run(prov, TxKind::kBidCreate, BidCreateBody{o, Prices{1000, 1, 1, 1, 500}, 30'000}));
+  EXPECT_EQ(getBid(won).price.storageGibHour, 500);
+  auto lease = h.run(alice, TxKind::kLeaseCreate, LeaseCreateBody{won});
+  ASSERT_TRUE(lease.isOk()) << lease.status().toString();
+  // The escrow's terms are the bid's price: 1 GiB-hour of disk costs 500.
+  const std::string escrow = lease->receipt.result["escrow"].get<std::string>();
+  auto claim =
+      h.run(prov, TxKind::kEscrowClaim, EscrowClaimBody{escrow, Usage{0, 0, 0, 0, 1024 * 3600}});
+  ASSERT_TRUE(claim.isOk()) << claim.status().toString();
+  EXPECT_EQ(claim->receipt.result["paid"], 500);
+  // Without a storage cap, any storage price is accepted.
+  EXPECT_EQ(priceOverCaps(Prices{0, 0, 0, 0, INT64_MAX}, PriceCaps{}), "");
+  EXPECT_EQ(priceCapsFromJson(toJson(b.maxPrice), "m").value(), b.maxPrice);
+  EXPECT_FALSE(toJson(PriceCaps{}).contains("storageGibHour"));
+  expectConserved();
+  expectReplays();
+}
+
 TEST_F(MarketTest, TransactionsRoundTripThroughTheWireForm) {
   OrderCreateBody b = orderBody();
   b.requirements.signedBy = {{auditor.address(), {{"tier", "datacenter"}}}};
   b.maxPrice.requests1k = 7;
+  b.maxPrice.storageGibHour = 9;
   SignedTx s = h.sign(alice, TxKind::kOrderCreate, b);
   auto back = decodeSignedTx(toJson(s));
   ASSERT_TRUE(back.isOk()) << back.status().toString();

@@ -148,6 +148,81 @@ TEST_F(StateMachineTest, ClaimsPayCumulativeUsageAndMustBeMonotonic) {
       Code::kNotFound, "does not exist");
 }
 
+TEST_F(StateMachineTest, StorageIsPricedFromTheTermsAndMonotonicAcrossClaims) {
+  // An escrow opened before the provider priced storage keeps storage free.
+  std::string before = openEscrow(10 * kTok);
+  ASSERT_TRUE(
+      h.run(prov, TxKind::kProviderUpdate, h.providerBody({1000, 2000, 3000, 4000, 7200})).isOk());
+  std::string id = openEscrow(100 * kTok);
+  auto free =
+      h.run(prov, TxKind::kEscrowClaim, EscrowClaimBody{before, Usage{0, 0, 0, 0, 1 << 30}});
+  ASSERT_TRUE(free.isOk()) << free.status().toString();
+  EXPECT_EQ(free->receipt.result["paid"], 0);
+
+  // 2 GiB for an hour = 2 * 1024 * 3600 MiB-s at 7200 per GiB-hour = 14,400; plus 1 cpu-s.
+  Usage u{1'000, 0, 0, 0, 2 * 1024 * 3600};
+  auto r = h.run(prov, TxKind::kEscrowClaim, EscrowClaimBody{id, u});
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->receipt.result["paid"], 1'000 + 14'400);
+  SQLite::Statement q(h.db, "SELECT record FROM escrows WHERE id = ?");
+  q.bind(1, id);
+  ASSERT_TRUE(q.executeStep());
+  auto e = escrowFromJson(nlohmann::json::parse(q.getColumn(0).getString()));
+  ASSERT_TRUE(e.isOk()) << e.status().toString();
+  EXPECT_EQ(e->usage.storageMibSeconds, 2 * 1024 * 3600);
+  EXPECT_EQ(e->terms.storageGibHour, 7200);
+  EXPECT_EQ(e->owed, 15'400);
+
+  // Storage may not go down, even while everything else goes up.
+  Usage lower{5'000, 10, 10, 10, 2 * 1024 * 3600 - 1};
+  h.expectRejected(
+      [&] {
+        return h.run(prov, TxKind::kEscrowClaim, EscrowClaimBody{id, lower});
+      },
+      Code::kFailedPrecondition,
+      "tx.body.usage.storageMibSeconds went down from 7372800 to 7372799");
+  // A claim that leaves storage out says 0: also a decrease.
+  h.expectRejected(
+      [&] {
+        return h.run(prov, TxKind::kEscrowClaim, EscrowClaimBody{id, Usage{5'000, 0, 0, 0}});
+      },
+      Code::kFailedPrecondition, "storageMibSeconds went down");
+  // More storage pays only the difference.
+  u.storageMibSeconds += 1024 * 3600;
+  r = h.run(prov, TxKind::kEscrowClaim, EscrowClaimBody{id, u});
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->receipt.result["paid"], 7'200);
+
+  // The log with storage claims replays to the same state (what `mercato ledger verify` does).
+  embedded::LogReplayer replayer;
+  for (const auto& rec : readLog(h.db)) ASSERT_TRUE(replayer.add(rec).isOk()) << rec.seq;
+  EXPECT_EQ(replayer.stateRoot(), h.sm.stateRoot());
+  EXPECT_EQ(replayer.headHash(), h.sm.headHash());
+}
+
+// Records without storage are stored byte for byte as before it existed, so the state root of
+// an old ledger does not change under this code.
+TEST_F(StateMachineTest, RecordsWithoutStorageKeepTheirOldJson) {
+  std::string id = openEscrow(10 * kTok);
+  ASSERT_TRUE(h.run(prov, TxKind::kEscrowClaim, EscrowClaimBody{id, Usage{1, 2, 3, 4}}).isOk());
+  SQLite::Statement q(h.db, "SELECT record FROM escrows WHERE id = ?");
+  q.bind(1, id);
+  ASSERT_TRUE(q.executeStep());
+  const std::string record = q.getColumn(0).getString();
+  EXPECT_EQ(record.find("storage"), std::string::npos) << record;
+  EXPECT_NE(
+      record.find(R"("usage":{"cpuMillis":1,"egressBytes":3,"memMibSeconds":2,"requests":4})"),
+      std::string::npos)
+      << record;
+  SQLite::Statement p(h.db, "SELECT record FROM providers");
+  ASSERT_TRUE(p.executeStep());
+  const std::string provider = p.getColumn(0).getString();
+  EXPECT_NE(provider.find(R"("prices":{"cpuSecond":1000,"egressGib":3000,"memGibSecond":2000,)"
+                          R"("requests1k":4000})"),
+            std::string::npos)
+      << provider;
+}
+
 TEST_F(StateMachineTest, ExhaustionPaysAtMostTheBalanceAndTopUpReopens) {
   std::string id = openEscrow(10'000);
   // Owed 50,000 against a 10,000 deposit: pays 10,000 and the escrow is exhausted.

@@ -711,17 +711,13 @@ Result<json> StateMachine::Impl::applyKind(const SignedTx& s, int64_t t) {
         return failedPrecondition("escrow " + e->id + " is closed");
       if (e->state == EscrowState::kClosing && t >= e->closeDeadline)
         return failedPrecondition("escrow " + e->id + ": the grace period for a final claim ended");
-      const std::pair<const char*, std::pair<int64_t, int64_t>> fields[] = {
-          {"cpuMillis", {e->usage.cpuMillis, b.usage.cpuMillis}},
-          {"memMibSeconds", {e->usage.memMibSeconds, b.usage.memMibSeconds}},
-          {"egressBytes", {e->usage.egressBytes, b.usage.egressBytes}},
-          {"requests", {e->usage.requests, b.usage.requests}},
-      };
-      for (const auto& [name, v] : fields)
-        if (v.second < v.first)
-          return failedPrecondition("tx.body.usage." + std::string(name) + " went down from " +
-                                    std::to_string(v.first) + " to " + std::to_string(v.second) +
+      for (const auto& f : kUsageFields) {
+        const int64_t before = e->usage.*f.member, after = b.usage.*f.member;
+        if (after < before)
+          return failedPrecondition("tx.body.usage." + std::string(f.name) + " went down from " +
+                                    std::to_string(before) + " to " + std::to_string(after) +
                                     ": claims carry cumulative usage");
+      }
       e->usage = b.usage;
       e->owed = computeOwed(e->terms, e->usage);
       const Micros due = e->owed - e->claimed;
