@@ -175,7 +175,8 @@ std::string shortTime(int64_t ms) {
 
 std::string priceLine(const ledger::Prices& p) {
   return formatAmount(p.cpuSecond) + "/cpu-s " + formatAmount(p.memGibSecond) + "/GiB-s " +
-         formatAmount(p.egressGib) + "/GiB-egress " + formatAmount(p.requests1k) + "/1k-req";
+         formatAmount(p.egressGib) + "/GiB-egress " + formatAmount(p.requests1k) + "/1k-req " +
+         formatAmount(p.storageGibHour) + "/GiB-h-disk";
 }
 
 std::vector<std::optional<int64_t>> gatewayRttsMs(

@@ -1,5 +1,5 @@
 // mercato deploy app.yaml [--provider ADDR | --select cheapest|latency|manual] [--deposit AMOUNT]
-//                         [--max-price cpu=..,mem=..,egress=..,req=..] [--attr k=v]...
+//                         [--max-price cpu=..,mem=..,egress=..,req=..,storage=..] [--attr k=v]...
 // mercato deploy app.yaml --auction [--wait 10s] [--select cheapest|score|manual] ...
 //
 // The publishing flow of docs/operations.md ("Publishing"): validate the manifest, choose a
@@ -177,7 +177,7 @@ Status runDeploy(Context& ctx, const DeployFlags& f) {
     ASSIGN_OR_RETURN(a.waitMs, manifest::parseDurationMs(f.wait));
     a.deposit = deposit.value_or(10 * kMicrosPerToken);
     a.maxPrice = {req.maxPrices.cpuSecond, req.maxPrices.memGibSecond, req.maxPrices.egressGib,
-                  req.maxPrices.requests1k};
+                  req.maxPrices.requests1k, req.maxPrices.storageGibHour};
     a.attributes = req.attributes;
     a.tty = tty;
     ASSIGN_OR_RETURN(AuctionWin won, runAuction(ctx, *l, id, m, a));
@@ -187,7 +187,8 @@ Status runDeploy(Context& ctx, const DeployFlags& f) {
   } else {
     ASSIGN_OR_RETURN(p, chooseProvider(ctx, *l, f, req, m.name));
     // Default deposit: one hour at peak under this provider's prices, at least 1 MER.
-    const Micros hourly = publisher::estimateHourlyCost(p.prices, req.cpuMillis, req.memoryBytes);
+    const Micros hourly =
+        publisher::estimateHourlyCost(p.prices, req.cpuMillis, req.memoryBytes, req.storageBytes);
     amount = deposit.value_or(std::max<Micros>(hourly, kMicrosPerToken));
     if (tty)
       std::cerr << "provider  " << p.owner << " (" << p.gatewayUrl << "), est. " << money(hourly)
@@ -280,7 +281,8 @@ void addDeployCommands(CLI::App& app, Context& ctx, int& exitCode) {
                 "Initial escrow deposit (default: 1 hour at peak resources, at least 1 MER; "
                 "10 MER with --auction)");
   d->add_option("--max-price", f.maxPrice,
-                "Price ceilings, e.g. cpu=0.0001,mem=0.00002,egress=0.05,req=0.001");
+                "Price ceilings, e.g. cpu=0.0001,mem=0.00002,egress=0.05,req=0.001,storage=0.0002 "
+                "(storage per GiB-hour)");
   d->add_option("--attr", f.attributes, "Required provider attribute KEY=VALUE (repeatable)");
   d->callback([&] {
     Status s = runDeploy(ctx, f);

@@ -189,14 +189,15 @@ void addDeploymentsCommands(CLI::App& app, Context& ctx, int& exitCode) {
     text += "\nusage       cpu " + std::to_string(e.usage.cpuMillis / 1000) + " s, memory " +
             std::to_string(e.usage.memMibSeconds) + " MiB-s, egress " +
             std::to_string(e.usage.egressBytes) + " B, " + std::to_string(e.usage.requests) +
-            " requests (claimed)";
+            " requests, disk " + std::to_string(e.usage.storageMibSeconds) + " MiB-s (claimed)";
     if (remote.isOk() && remote->contains("metered") && (*remote)["metered"].is_object()) {
       auto m = ledger::usageFromJson((*remote)["metered"], "metered");
       if (m.isOk()) {
         text += "\nmetered     cpu " + std::to_string(m->cpuMillis / 1000) + " s, memory " +
                 std::to_string(m->memMibSeconds) + " MiB-s, egress " +
                 std::to_string(m->egressBytes) + " B, " + std::to_string(m->requests) +
-                " requests (so far, not all claimed yet)";
+                " requests, disk " + std::to_string(m->storageMibSeconds) +
+                " MiB-s (so far, not all claimed yet)";
         text += "\ncost so far " + money(ledger::computeOwed(e.terms, *m)) + " (claimed " +
                 money(e.claimed) + ")";
         out["costSoFar"] = ledger::computeOwed(e.terms, *m);

@@ -34,6 +34,7 @@ std::string capsLine(const ledger::PriceCaps& c) {
   add("/GiB-s", c.memGibSecond);
   add("/GiB-egress", c.egressGib);
   add("/1k-req", c.requests1k);
+  add("/GiB-h-disk", c.storageGibHour);
   return out.empty() ? "any" : out;
 }
 

@@ -30,14 +30,15 @@ std::string escrowText(const ledger::Escrow& e) {
          "\nusage       cpu " + std::to_string(e.usage.cpuMillis) + " ms, mem " +
          std::to_string(e.usage.memMibSeconds) + " MiB-s, egress " +
          std::to_string(e.usage.egressBytes) + " B, " + std::to_string(e.usage.requests) +
-         " requests\nterms       " + priceLine(e.terms) +
+         " requests, disk " + std::to_string(e.usage.storageMibSeconds) + " MiB-s\nterms       " +
+         priceLine(e.terms) +
          (e.state == ledger::EscrowState::kClosing ? "\ncloses at   " + shortTime(e.closeDeadline)
                                                    : "");
 }
 
 struct ProviderFlags {
   std::string gateway, nodeKey, cpu = "0", memory = "0", storage = "0";
-  std::string priceCpu = "0", priceMem = "0", priceEgress = "0", priceReq = "0";
+  std::string priceCpu = "0", priceMem = "0", priceEgress = "0", priceReq = "0", priceStorage = "0";
   std::vector<std::string> attributes;
 };
 
@@ -51,6 +52,7 @@ void addProviderFlags(CLI::App* c, ProviderFlags& f) {
   c->add_option("--price-mem", f.priceMem, "Price per GiB-second of memory");
   c->add_option("--price-egress", f.priceEgress, "Price per GiB of egress");
   c->add_option("--price-requests", f.priceReq, "Price per 1,000 requests");
+  c->add_option("--price-storage", f.priceStorage, "Price per GiB-hour of disk in use");
   c->add_option("--attr", f.attributes, "Attribute KEY=VALUE (repeatable)");
 }
 
@@ -70,6 +72,7 @@ Result<ledger::ProviderBody> providerBody(Context& ctx, const ProviderFlags& f) 
   ASSIGN_OR_RETURN(b.prices.memGibSecond, amountArg("--price-mem", f.priceMem));
   ASSIGN_OR_RETURN(b.prices.egressGib, amountArg("--price-egress", f.priceEgress));
   ASSIGN_OR_RETURN(b.prices.requests1k, amountArg("--price-requests", f.priceReq));
+  ASSIGN_OR_RETURN(b.prices.storageGibHour, amountArg("--price-storage", f.priceStorage));
   for (const auto& a : f.attributes) {
     auto eq = a.find('=');
     if (eq == std::string::npos || eq == 0)

@@ -28,14 +28,14 @@ YAML::Node section(const YAML::Node& root, const char* key) {
 Result<ProviderConfig> fromYamlUnchecked(const YAML::Node& root, const std::string& origin) {
   ProviderConfig c;
   if (!root.IsDefined() || root.IsNull()) return c;
-  RETURN_IF_ERROR(yamlOnlyKeys(root,
-                               {"gateway", "facade", "attributes", "capacity", "prices", "backend",
-                                "claimIntervalSeconds", "gracePeriodSeconds", "maxBundleBytes",
-                                "bidding"},
-                               "", origin));
+  RETURN_IF_ERROR(
+      yamlOnlyKeys(root,
+                   {"gateway", "facade", "attributes", "capacity", "prices", "backend",
+                    "claimIntervalSeconds", "gracePeriodSeconds", "maxBundleBytes", "bidding"},
+                   "", origin));
   YAML::Node gw = section(root, "gateway");
-  RETURN_IF_ERROR(yamlOnlyKeys(
-      gw, {"listen", "url", "execMaxSessions", "execIdleTimeoutSeconds"}, "gateway", origin));
+  RETURN_IF_ERROR(yamlOnlyKeys(gw, {"listen", "url", "execMaxSessions", "execIdleTimeoutSeconds"},
+                               "gateway", origin));
   ASSIGN_OR_RETURN(c.gatewayListen, yamlString(gw, "listen", "gateway", origin, c.gatewayListen));
   ASSIGN_OR_RETURN(c.gatewayUrl, yamlString(gw, "url", "gateway", origin, c.gatewayUrl));
   ASSIGN_OR_RETURN(c.execMaxSessions,
@@ -43,8 +43,8 @@ Result<ProviderConfig> fromYamlUnchecked(const YAML::Node& root, const std::stri
   ASSIGN_OR_RETURN(int64_t execIdleS, yamlInt(gw, "execIdleTimeoutSeconds", "gateway", origin,
                                               c.execIdleTimeoutMs / 1000));
   if (c.execMaxSessions < 0 || execIdleS < 1)
-    return invalidArgument(origin +
-                           ": gateway: execMaxSessions must be >= 0 and execIdleTimeoutSeconds >= 1");
+    return invalidArgument(
+        origin + ": gateway: execMaxSessions must be >= 0 and execIdleTimeoutSeconds >= 1");
   c.execIdleTimeoutMs = execIdleS * 1000;
   YAML::Node fc = section(root, "facade");
   RETURN_IF_ERROR(yamlOnlyKeys(fc, {"listen", "domain", "url"}, "facade", origin));
@@ -83,12 +83,14 @@ Result<ProviderConfig> fromYamlUnchecked(const YAML::Node& root, const std::stri
   }
   YAML::Node pr = section(root, "prices");
   RETURN_IF_ERROR(
-      yamlOnlyKeys(pr, {"cpuSecond", "memGibSecond", "egressGib", "requests1k"}, "prices", origin));
+      yamlOnlyKeys(pr, {"cpuSecond", "memGibSecond", "egressGib", "requests1k", "storageGibHour"},
+                   "prices", origin));
   if (pr.IsMap()) {
     for (auto [key, field] : {std::pair{"cpuSecond", &c.prices.cpuSecond},
                               std::pair{"memGibSecond", &c.prices.memGibSecond},
                               std::pair{"egressGib", &c.prices.egressGib},
-                              std::pair{"requests1k", &c.prices.requests1k}}) {
+                              std::pair{"requests1k", &c.prices.requests1k},
+                              std::pair{"storageGibHour", &c.prices.storageGibHour}}) {
       ASSIGN_OR_RETURN(auto text, scalar(pr, key, "prices", origin));
       if (text.empty()) continue;
       auto v = parseAmount(text);
@@ -111,9 +113,10 @@ Result<ProviderConfig> fromYamlUnchecked(const YAML::Node& root, const std::stri
   c.claimIntervalMs = claimS * 1000;
   c.graceMs = graceS * 1000;
   if (root["bidding"].IsDefined()) {  // `bidding:` alone enables it with the defaults
-    ASSIGN_OR_RETURN(c.bidding, bidengine::parseBiddingConfig(
-                                    root["bidding"], origin,
-                                    std::filesystem::path(origin).parent_path().string(), c.prices));
+    ASSIGN_OR_RETURN(c.bidding,
+                     bidengine::parseBiddingConfig(
+                         root["bidding"], origin,
+                         std::filesystem::path(origin).parent_path().string(), c.prices));
   }
   if (c.capacity.cpu <= 0 || c.capacity.memory <= 0)
     return invalidArgument(origin + ": capacity: cpu and memory must be positive");
@@ -137,10 +140,11 @@ ProviderConfig devProviderConfig() {
   c.capacity.cpu = std::max<long>(cpus, 1) * 1000;
   c.capacity.memory = pages > 0 && page > 0 ? int64_t{pages} * page / 4 * 3 : int64_t{2} << 30;
   c.attributes = {{"region", "local"}, {"tier", "dev"}};
-  c.prices.cpuSecond = 1'000;    // 0.001 MER
-  c.prices.memGibSecond = 500;   // 0.0005 MER
-  c.prices.egressGib = 10'000;   // 0.01 MER
-  c.prices.requests1k = 10'000;  // 0.01 MER
+  c.prices.cpuSecond = 1'000;       // 0.001 MER
+  c.prices.memGibSecond = 500;      // 0.0005 MER
+  c.prices.egressGib = 10'000;      // 0.01 MER
+  c.prices.requests1k = 10'000;     // 0.01 MER
+  c.prices.storageGibHour = 1'000;  // 0.001 MER per GiB-hour of disk in use
   c.claimIntervalMs = 5'000;
   c.graceMs = 30'000;
   c.bidding = bidengine::BiddingConfig{};

@@ -16,6 +16,7 @@
 //     memGibSecond: 0.00005
 //     egressGib: 0.01
 //     requests1k: 0.001
+//     storageGibHour: 0.0002        # per GiB-hour of disk in use (optional, default 0)
 //   backend: runc
 //   claimIntervalSeconds: 30         # how often usage is claimed
 //   gracePeriodSeconds: 300          # after exhaustion: 402, then removal

@@ -18,7 +18,7 @@ ledger::OrderRequirements orderRequirementsFor(const manifest::Manifest& m,
 
 Micros orderHourlyCost(const ledger::Prices& price, const ledger::OrderRequirements& req) {
   const ledger::Capacity total = req.total();
-  return estimateHourlyCost(price, total.cpu, total.memory);
+  return estimateHourlyCost(price, total.cpu, total.memory, total.storage);
 }
 
 Result<AuctionStrategy> parseAuctionStrategy(std::string_view name) {

@@ -26,14 +26,15 @@ Result<MaxPrices> parseMaxPrices(std::string_view text) {
     std::string name(trimSpace(p.substr(0, eq)));
     auto amount = parseAmount(trimSpace(p.substr(eq + 1)));
     if (!amount.isOk()) return amount.status().withContext("--max-price " + name);
-    std::optional<Micros>* slot = name == "cpu"      ? &m.cpuSecond
-                                  : name == "mem"    ? &m.memGibSecond
-                                  : name == "egress" ? &m.egressGib
-                                  : name == "req"    ? &m.requests1k
-                                                     : nullptr;
+    std::optional<Micros>* slot = name == "cpu"       ? &m.cpuSecond
+                                  : name == "mem"     ? &m.memGibSecond
+                                  : name == "egress"  ? &m.egressGib
+                                  : name == "req"     ? &m.requests1k
+                                  : name == "storage" ? &m.storageGibHour
+                                                      : nullptr;
     if (!slot)
       return invalidArgument("--max-price: unknown price '" + name +
-                             "' (expected cpu, mem, egress or req)");
+                             "' (expected cpu, mem, egress, req or storage)");
     *slot = *amount;
   }
   return m;
@@ -50,10 +51,12 @@ Result<std::map<std::string, std::string>> parseAttributes(const std::vector<std
   return out;
 }
 
-Micros estimateHourlyCost(const ledger::Prices& prices, int64_t cpuMillis, int64_t memoryBytes) {
+Micros estimateHourlyCost(const ledger::Prices& prices, int64_t cpuMillis, int64_t memoryBytes,
+                          int64_t storageBytes) {
   ledger::Usage u;
   u.cpuMillis = cpuMillis * 3600;  // millicores for 3600 s = CPU-milliseconds
   u.memMibSeconds = (memoryBytes >> 20) * 3600;
+  u.storageMibSeconds = (storageBytes >> 20) * 3600;
   return ledger::computeOwed(prices, u);
 }
 
@@ -67,6 +70,9 @@ std::string rejectionReason(const ledger::ProviderRecord& p, const Requirements&
   if (p.capacity.memory < req.memoryBytes)
     return "capacity: needs memory " + formatBytes(req.memoryBytes) + " at peak, has " +
            formatBytes(p.capacity.memory);
+  if (p.capacity.storage > 0 && p.capacity.storage < req.storageBytes)
+    return "capacity: needs storage " + formatBytes(req.storageBytes) + " at peak, has " +
+           formatBytes(p.capacity.storage);
   for (const auto& [k, v] : req.attributes) {
     auto it = p.attributes.find(k);
     if (it == p.attributes.end()) return "attribute " + k + ": missing (wanted " + v + ")";
@@ -80,7 +86,8 @@ std::string rejectionReason(const ledger::ProviderRecord& p, const Requirements&
   for (std::string r : {over("cpu", p.prices.cpuSecond, req.maxPrices.cpuSecond),
                         over("mem", p.prices.memGibSecond, req.maxPrices.memGibSecond),
                         over("egress", p.prices.egressGib, req.maxPrices.egressGib),
-                        over("req", p.prices.requests1k, req.maxPrices.requests1k)}) {
+                        over("req", p.prices.requests1k, req.maxPrices.requests1k),
+                        over("storage", p.prices.storageGibHour, req.maxPrices.storageGibHour)}) {
     if (!r.empty()) return r;
   }
   return "";
@@ -95,7 +102,8 @@ Selection filterProviders(const std::vector<ledger::ProviderRecord>& providers,
       s.rejected.push_back({p.owner, std::move(why)});
       continue;
     }
-    s.eligible.push_back({p, estimateHourlyCost(p.prices, req.cpuMillis, req.memoryBytes), {}});
+    s.eligible.push_back(
+        {p, estimateHourlyCost(p.prices, req.cpuMillis, req.memoryBytes, req.storageBytes), {}});
   }
   return s;
 }

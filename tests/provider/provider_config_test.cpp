@@ -18,6 +18,35 @@ TEST(ProviderConfigTest, SectionsAreOptional) {
   EXPECT_TRUE(parseProviderConfig("", "p.yaml").isOk());
 }
 
+TEST(ProviderConfigTest, StoragePriceIsPerGibHourAndOptional) {
+  auto c = parseProviderConfig("prices: {cpuSecond: 0.0001, storageGibHour: 0.0002}\n", "p.yaml");
+  ASSERT_TRUE(c.isOk()) << c.status().message();
+  EXPECT_EQ(c->prices.storageGibHour, 200);
+  EXPECT_EQ(c->prices.cpuSecond, 100);
+  auto none = parseProviderConfig("prices: {cpuSecond: 0.0001}\n", "p.yaml");
+  ASSERT_TRUE(none.isOk());
+  EXPECT_EQ(none->prices.storageGibHour, 0);
+  // The bid engine's scale rates default to the registered prices, storage included.
+  auto bidding = parseProviderConfig("prices: {storageGibHour: 0.0003}\nbidding: {}\n", "p.yaml");
+  ASSERT_TRUE(bidding.isOk()) << bidding.status().message();
+  ASSERT_TRUE(bidding->bidding.has_value());
+  EXPECT_EQ(bidding->bidding->pricing.rates.storageGibHour, 300);
+  auto bad = parseProviderConfig("prices:\n  storageGibHour: -0.1\n", "p.yaml");
+  ASSERT_FALSE(bad.isOk());
+  EXPECT_THAT(bad.status().message(), HasSubstr("p.yaml:2"));
+  EXPECT_THAT(bad.status().message(), HasSubstr("prices.storageGibHour"));
+  auto typo = parseProviderConfig("prices: {storageGibSecond: 1}\n", "p.yaml");
+  ASSERT_FALSE(typo.isOk());
+  EXPECT_THAT(typo.status().message(), HasSubstr("storageGibSecond"));
+}
+
+TEST(ProviderConfigTest, DevConfigPricesStorage) {
+  ProviderConfig c = devProviderConfig();
+  EXPECT_GT(c.prices.storageGibHour, 0);
+  ASSERT_TRUE(c.bidding.has_value());
+  EXPECT_EQ(c.bidding->pricing.rates, c.prices);
+}
+
 TEST(ProviderConfigTest, FullConfig) {
   auto c = parseProviderConfig(R"(gateway: {listen: 0.0.0.0:7443, url: https://p.example:7443}
 facade: {listen: 0.0.0.0:8080, domain: apps.example.com}

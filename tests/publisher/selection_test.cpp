@@ -26,8 +26,44 @@ Requirements peak(int64_t cpu, int64_t mem) {
 
 TEST(SelectionTest, HourlyCostAtPeak) {
   // 2 cores for an hour = 7200 CPU-s; 1 GiB for an hour = 3600 GiB-s.
-  EXPECT_EQ(estimateHourlyCost({100, 10, 0, 0}, 2000, 1ll << 30), 7200 * 100 + 3600 * 10);
-  EXPECT_EQ(estimateHourlyCost({0, 0, 0, 0}, 2000, 1ll << 30), 0);
+  EXPECT_EQ(estimateHourlyCost({100, 10, 0, 0}, 2000, 1ll << 30, 0), 7200 * 100 + 3600 * 10);
+  EXPECT_EQ(estimateHourlyCost({0, 0, 0, 0}, 2000, 1ll << 30, 5ll << 30), 0);
+  // Disk is priced per GiB-hour: 5 GiB for an hour at 200 = 1000; 512 MiB = half a GiB-hour.
+  EXPECT_EQ(estimateHourlyCost({0, 0, 0, 0, 200}, 2000, 1ll << 30, 5ll << 30), 1'000);
+  EXPECT_EQ(estimateHourlyCost({0, 0, 0, 0, 200}, 0, 0, 512ll << 20), 100);
+  EXPECT_EQ(estimateHourlyCost({100, 10, 0, 0, 200}, 2000, 1ll << 30, 5ll << 30),
+            7200 * 100 + 3600 * 10 + 1'000);
+}
+
+TEST(SelectionTest, StorageCountsInCostCapacityAndCaps) {
+  auto cheapDisk = provider("cheapdisk", 10, 1);
+  cheapDisk.prices.storageGibHour = 100;
+  auto dearDisk = provider("deardisk", 10, 1);
+  dearDisk.prices.storageGibHour = 100'000;
+  auto smallDisk = provider("smalldisk", 10, 1);
+  smallDisk.capacity.storage = 1ll << 30;
+  auto unknownDisk = provider("unknowndisk", 10, 1);  // capacity.storage 0: not checked
+  Requirements r = peak(1000, 256ll << 20);
+  r.storageBytes = 4ll << 30;
+  auto s = filterProviders({dearDisk, smallDisk, cheapDisk, unknownDisk}, r);
+  ASSERT_EQ(s.rejected.size(), 1u);
+  EXPECT_EQ(s.rejected[0].owner, "smalldisk");
+  EXPECT_NE(s.rejected[0].reason.find("storage 4Gi at peak, has 1Gi"), std::string::npos)
+      << s.rejected[0].reason;
+  rankCandidates(s.eligible, Strategy::kCheapest);
+  ASSERT_EQ(s.eligible.size(), 3u);
+  EXPECT_EQ(s.eligible[0].provider.owner, "unknowndisk");  // disk free
+  EXPECT_EQ(s.eligible[1].provider.owner, "cheapdisk");
+  EXPECT_EQ(s.eligible[2].provider.owner, "deardisk");
+  EXPECT_EQ(s.eligible[2].hourlyCost - s.eligible[0].hourlyCost, 4 * 100'000);
+
+  r.maxPrices.storageGibHour = 1'000;
+  s = filterProviders({dearDisk, cheapDisk}, r);
+  ASSERT_EQ(s.rejected.size(), 1u);
+  EXPECT_EQ(s.rejected[0].owner, "deardisk");
+  EXPECT_NE(s.rejected[0].reason.find("price storage 0.1 over --max-price 0.001"),
+            std::string::npos)
+      << s.rejected[0].reason;
 }
 
 TEST(SelectionTest, FiltersByCapacityAttributesAndPrice) {
@@ -85,14 +121,17 @@ TEST(SelectionTest, RankCheapestThenLatency) {
 }
 
 TEST(SelectionTest, ParsesFlags) {
-  auto m = parseMaxPrices("cpu=0.0001, mem=0.00002,egress=0.05,req=1");
+  auto m = parseMaxPrices("cpu=0.0001, mem=0.00002,egress=0.05,req=1,storage=0.0002");
   ASSERT_TRUE(m.isOk()) << m.status().toString();
   EXPECT_EQ(m->cpuSecond, 100);
   EXPECT_EQ(m->memGibSecond, 20);
   EXPECT_EQ(m->egressGib, 50'000);
   EXPECT_EQ(m->requests1k, 1'000'000);
+  EXPECT_EQ(m->storageGibHour, 200);
+  EXPECT_FALSE(parseMaxPrices("cpu=1")->storageGibHour.has_value());
   EXPECT_NE(parseMaxPrices("gpu=1").status().message().find("unknown price 'gpu'"),
             std::string::npos);
+  EXPECT_NE(parseMaxPrices("gpu=1").status().message().find("req or storage"), std::string::npos);
   EXPECT_NE(parseMaxPrices("cpu").status().message().find("NAME=AMOUNT"), std::string::npos);
   EXPECT_FALSE(parseMaxPrices("cpu=-1").isOk());
   auto a = parseAttributes({"region=eu", "tier=gold=1"});

@@ -28,13 +28,15 @@ Status parsePricingKeys(const YAML::Node& n, const std::string& path, const std:
                         const std::string& baseDir, PricingConfig& c) {
   ASSIGN_OR_RETURN(c.strategy, yamlString(n, "strategy", path, origin, c.strategy));
   YAML::Node scale = n["scale"];
-  RETURN_IF_ERROR(yamlOnlyKeys(scale, {"cpuSecond", "memGibSecond", "egressGib", "requests1k"},
-                               under(path, "scale"), origin));
+  RETURN_IF_ERROR(yamlOnlyKeys(
+      scale, {"cpuSecond", "memGibSecond", "egressGib", "requests1k", "storageGibHour"},
+      under(path, "scale"), origin));
   if (scale.IsDefined() && scale.IsMap()) {
-    for (auto [key, field] : {std::pair{"cpuSecond", &c.rates.cpuSecond},
-                              std::pair{"memGibSecond", &c.rates.memGibSecond},
-                              std::pair{"egressGib", &c.rates.egressGib},
-                              std::pair{"requests1k", &c.rates.requests1k}}) {
+    for (auto [key, field] :
+         {std::pair{"cpuSecond", &c.rates.cpuSecond},
+          std::pair{"memGibSecond", &c.rates.memGibSecond},
+          std::pair{"egressGib", &c.rates.egressGib}, std::pair{"requests1k", &c.rates.requests1k},
+          std::pair{"storageGibHour", &c.rates.storageGibHour}}) {
       ASSIGN_OR_RETURN(std::string text, yamlString(scale, key, under(path, "scale"), origin, ""));
       if (text.empty()) continue;
       auto v = parseAmount(text);

@@ -8,7 +8,8 @@
 //     configPollMs: 2000            # how often pricingFile is checked
 //     # without pricingFile, the pricing keys sit here directly:
 //     strategy: scale               # scale | script
-//     scale: {cpuSecond: 0.0001, memGibSecond: 0.00005, egressGib: 0.01, requests1k: 0.001}
+//     scale: {cpuSecond: 0.0001, memGibSecond: 0.00005, egressGib: 0.01, requests1k: 0.001,
+//             storageGibHour: 0.0002}
 //     script: {path: /usr/local/bin/price, args: [], timeoutMs: 2000, concurrency: 2,
 //              maxOutputBytes: 65536}
 //

@@ -54,22 +54,23 @@ ledger::Capacity totalResources(const std::vector<ledger::ResourceGroup>& groups
 
 Micros hourlyEstimate(const ledger::Prices& prices, const std::vector<ledger::ResourceGroup>& g) {
   const ledger::Capacity total = totalResources(g);
-  return publisher::estimateHourlyCost(prices, total.cpu, total.memory);
+  return publisher::estimateHourlyCost(prices, total.cpu, total.memory, total.storage);
 }
 
 Result<ledger::Prices> scaleToHourly(const ledger::Prices& rates, const ledger::Capacity& total,
                                      Micros hourly) {
-  const Micros base = publisher::estimateHourlyCost(rates, total.cpu, total.memory);
+  const Micros base = publisher::estimateHourlyCost(rates, total.cpu, total.memory, total.storage);
   if (base <= 0)
     return invalidArgument(
-        "an hourly total needs non-zero cpuSecond/memGibSecond rates to scale (the order's "
-        "resources cost nothing under the configured rates)");
+        "an hourly total needs non-zero cpuSecond/memGibSecond/storageGibHour rates to scale (the "
+        "order's resources cost nothing under the configured rates)");
   if (hourly < 0) return invalidArgument("an hourly total must not be negative");
   ledger::Prices out;
   for (auto [dst, rate] :
        {std::pair{&out.cpuSecond, rates.cpuSecond},
         std::pair{&out.memGibSecond, rates.memGibSecond},
-        std::pair{&out.egressGib, rates.egressGib}, std::pair{&out.requests1k, rates.requests1k}}) {
+        std::pair{&out.egressGib, rates.egressGib}, std::pair{&out.requests1k, rates.requests1k},
+        std::pair{&out.storageGibHour, rates.storageGibHour}}) {
     __int128 v = static_cast<__int128>(rate) * hourly / base;
     if (v > std::numeric_limits<Micros>::max())
       return invalidArgument("the hourly total " + formatAmount(hourly) +

@@ -1,15 +1,18 @@
 // Pricing strategies of the bid engine: given an open order, the price table to bid.
 //
 // A bid's price is a ledger::Prices table (per CPU-second, per GiB-second of memory, per GiB of
-// egress, per 1,000 requests): the same unit prices the lease's escrow meters usage with. The
+// egress, per 1,000 requests, per GiB-hour of disk): the same unit prices the lease's escrow
+// meters usage with. The
 // order's resources decide how much a lease will cost per hour, not the unit prices themselves,
 // so a strategy is free to price small and large orders differently.
 //
 // Strategies (the name -> create() table is in pricing.cpp; docs/bidengine.md has details):
 //   "scale"  — linear: the configured rates ARE the bid's unit prices, for every order. What a
 //              lease costs then grows linearly with each resource and with each group's count:
-//                hourly = Σ_groups count × (cpu × 3600 × cpuSecond + memGiB × 3600 × memGibSecond)
-//              (hourlyEstimate(); egress and requests are metered on use and not estimated).
+//                hourly = Σ_groups count × (cpu × 3600 × cpuSecond + memGiB × 3600 × memGibSecond
+//                                            + storageGiB × storageGibHour)
+//              (hourlyEstimate(); storage at the group's full disk size, though only the bytes
+//              in use are metered; egress and requests are metered on use and not estimated).
 //   "script" — an external program gets the order as JSON on stdin and prints a price: a JSON
 //              Prices object in micro-units, or one decimal number, the hourly total in MER,
 //              which becomes a Prices table by scaling the rates in proportion
@@ -81,8 +84,8 @@ std::vector<std::string> pricingStrategyNames();
 
 // Σ over groups of per-instance resources × count (saturating; counts < 1 count as 1).
 ledger::Capacity totalResources(const std::vector<ledger::ResourceGroup>& groups);
-// One hour at the order's total CPU and memory under `prices`, rounded down like the ledger
-// (publisher::estimateHourlyCost).
+// One hour at the order's total CPU, memory and storage under `prices`, rounded down like the
+// ledger (publisher::estimateHourlyCost).
 Micros hourlyEstimate(const ledger::Prices& prices, const std::vector<ledger::ResourceGroup>& g);
 // The Prices table proportional to `rates` whose hourlyEstimate for `total` is `hourly` (each
 // term rounded down, so the estimate never exceeds `hourly`). kInvalidArgument when `rates`
@@ -94,8 +97,9 @@ Result<ledger::Prices> scaleToHourly(const ledger::Prices& rates, const ledger::
 // {"order", "owner", "resources":[{name,cpu,memory,storage,count}], "total":{cpu,memory,storage},
 //  "maxPrice":{...caps present...}, "rates":{Prices}, "hourlyAtRates": n}
 nlohmann::json scriptInput(const PricingInput& input, const ledger::Prices& rates);
-// Parses a script's stdout (surrounding whitespace ignored): a JSON Prices object (all four
-// integer fields, micro-units), or one decimal number = the hourly total in MER.
+// Parses a script's stdout (surrounding whitespace ignored): a JSON Prices object (the four
+// integer fields cpuSecond, memGibSecond, egressGib, requests1k and optionally storageGibHour,
+// micro-units), or one decimal number = the hourly total in MER.
 // kInvalidArgument naming what was wrong for anything else.
 Result<ledger::Prices> parseScriptOutput(std::string_view out, const ledger::Prices& rates,
                                          const ledger::Capacity& total);

@@ -51,6 +51,16 @@ TEST(BiddingConfigTest, InlineScaleAndScript) {
   EXPECT_EQ(c->pricing.script.concurrency, 3);
 }
 
+TEST(BiddingConfigTest, ScaleRatesIncludeStorage) {
+  auto c = parse("bidding:\n  scale: {cpuSecond: 0.0002, storageGibHour: 0.0004}\n");
+  ASSERT_TRUE(c.isOk()) << c.status().message();
+  EXPECT_EQ(c->pricing.rates, (ledger::Prices{200, 500, 10'000, 10'000, 400}));
+  auto bad = parse("bidding:\n  scale:\n    storageGibHour: free\n");
+  ASSERT_FALSE(bad.isOk());
+  EXPECT_THAT(bad.status().message(), HasSubstr("provider.yaml:3"));
+  EXPECT_THAT(bad.status().message(), HasSubstr("scale.storageGibHour"));
+}
+
 TEST(BiddingConfigTest, ErrorsNameFieldAndLine) {
   auto typo = parse("bidding:\n  strategy: scale\n  scael: {cpuSecond: 1}\n");
   ASSERT_FALSE(typo.isOk());

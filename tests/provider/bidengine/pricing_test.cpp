@@ -57,6 +57,49 @@ TEST(PricingTest, CountsMultiplyEachGroupInTheHourlyEstimate) {
   EXPECT_EQ(hourlyEstimate(kRates, g), 1'440'000 + 1'170'000);  // 4 CPU, 6.5Gi
 }
 
+TEST(PricingTest, ScaleBidsItsStorageRateAndTheEstimateCountsEachGroupsDisk) {
+  PricingConfig c;
+  c.rates = {0, 0, 0, 0, 2'000};  // storage alone is a valid rate table
+  auto s = createPricing(c);
+  ASSERT_TRUE(s.isOk()) << s.status().message();
+  auto p = (*s)->price(input({{"web", 250, kGi / 4, 10 * kGi, 3}}));
+  ASSERT_TRUE(p.isOk());
+  EXPECT_EQ(p->storageGibHour, 2'000);
+  // 3 x 10Gi + 1 x 2Gi = 32 GiB of disk for an hour at 2000 per GiB-hour = 64,000.
+  std::vector<ledger::ResourceGroup> g = {{"web", 250, kGi / 4, 10 * kGi, 3},
+                                          {"db", 1000, kGi, 2 * kGi, 1}};
+  EXPECT_EQ(totalResources(g).storage, 32 * kGi);
+  EXPECT_EQ(hourlyEstimate(c.rates, g), 64'000);
+  ledger::Prices withDisk = kRates;
+  withDisk.storageGibHour = 2'000;
+  EXPECT_EQ(hourlyEstimate(withDisk, g), hourlyEstimate(kRates, g) + 64'000);
+  EXPECT_THAT(createPricing(PricingConfig{}).status().message(), HasSubstr("storageGibHour"));
+}
+
+TEST(PricingTest, HourlyTotalScalesTheStorageRateToo) {
+  // 1 CPU + 1Gi = 540,000 per hour at kRates; 10 GiB of disk at 1,000 per GiB-hour = 10,000.
+  ledger::Prices rates = kRates;
+  rates.storageGibHour = 1'000;
+  const ledger::Capacity total{1000, kGi, 10 * kGi};
+  auto p = scaleToHourly(rates, total, 2 * 550'000);
+  ASSERT_TRUE(p.isOk()) << p.status().message();
+  EXPECT_EQ(*p, (ledger::Prices{200, 100, 20'000, 2'000, 2'000}));
+  // Disk alone can carry an hourly price.
+  auto disk = scaleToHourly({0, 0, 0, 0, 1'000}, {0, 0, 10 * kGi}, 30'000);
+  ASSERT_TRUE(disk.isOk()) << disk.status().message();
+  EXPECT_EQ(disk->storageGibHour, 3'000);
+  // A script may answer with a storage price, or leave it out (0).
+  auto j = parseScriptOutput(
+      R"({"cpuSecond": 1, "memGibSecond": 2, "egressGib": 3, "requests1k": 4, "storageGibHour": 5})",
+      kRates, total);
+  ASSERT_TRUE(j.isOk()) << j.status().message();
+  EXPECT_EQ(*j, (ledger::Prices{1, 2, 3, 4, 5}));
+  EXPECT_EQ(scriptInput(input({{"web", 500, kGi, 3 * kGi, 2}}), rates)["total"]["storage"],
+            6 * kGi);
+  EXPECT_EQ(scriptInput(input({{"web", 500, kGi, 3 * kGi, 2}}), rates)["rates"]["storageGibHour"],
+            1'000);
+}
+
 TEST(PricingTest, HourlyTotalScalesEveryRateInProportion) {
   const ledger::Capacity total{1000, kGi, 0};  // 360,000 + 180,000 = 540,000 per hour at kRates
   auto p = scaleToHourly(kRates, total, 1'080'000);
@@ -68,7 +111,7 @@ TEST(PricingTest, HourlyTotalScalesEveryRateInProportion) {
   EXPECT_LE(hourlyEstimate(*odd, {{"x", 1000, kGi, 0, 1}}), 777'777);
   EXPECT_GT(hourlyEstimate(*odd, {{"x", 1000, kGi, 0, 1}}), 777'777 - 2'000);
   EXPECT_THAT(scaleToHourly({0, 0, 5, 5}, total, 100).status().message(),
-              HasSubstr("non-zero cpuSecond/memGibSecond"));
+              HasSubstr("non-zero cpuSecond/memGibSecond/storageGibHour"));
 }
 
 TEST(PricingTest, ScriptOutputIsPricesJsonOrOneHourlyNumber) {
