@@ -37,11 +37,6 @@ std::string deploymentIdFor(const std::string& escrowId) {
 
 std::string hostOf(const std::string& listen) { return listen.substr(0, listen.rfind(':')); }
 
-ledger::Usage maxUsage(const ledger::Usage& a, const ledger::Usage& b) {
-  return {std::max(a.cpuMillis, b.cpuMillis), std::max(a.memMibSeconds, b.memMibSeconds),
-          std::max(a.egressBytes, b.egressBytes), std::max(a.requests, b.requests)};
-}
-
 }  // namespace
 
 Provider::Provider(ProviderOptions options) : opts_(std::move(options)) {}
@@ -463,7 +458,7 @@ Status Provider::settle(DeploymentRecord d) {
   ASSIGN_OR_RETURN(auto cursor, store_->claimCursor(d.id));
   // Cumulative and monotonic: never below what was already claimed, never above what the
   // meters say (they only grow).
-  ledger::Usage usage = maxUsage(meteredUsage(d.id), cursor.claimed);
+  ledger::Usage usage = ledger::maxUsage(meteredUsage(d.id), cursor.claimed);
   if (!(usage == cursor.claimed)) {
     ledger::EscrowClaimBody body;
     body.escrow = d.escrowId;
@@ -545,7 +540,7 @@ Result<DeploymentView> Provider::view(const std::string& id) {
   v.urls = urlsFor(id);
   if (v.record.state != "removed") v.metered = meteredUsage(id);
   ASSIGN_OR_RETURN(v.claimed, store_->claimCursor(id));
-  v.metered = maxUsage(v.metered, v.claimed.claimed);
+  v.metered = ledger::maxUsage(v.metered, v.claimed.claimed);
   return v;
 }
 
