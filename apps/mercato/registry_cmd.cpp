@@ -223,15 +223,16 @@ void addRegistryCommands(CLI::App& app, Context& ctx, int& exitCode) {
   });
 
   static std::string claimId;
-  static int64_t cpuMs = 0, memMibS = 0, egress = 0, requests = 0;
+  static int64_t cpuMs = 0, memMibS = 0, egress = 0, requests = 0, storageMibS = 0;
   auto* claim = es->add_subcommand("claim", "Provider: claim cumulative usage from an escrow");
   claim->add_option("escrow", claimId, "Escrow id")->required();
   claim->add_option("--cpu-ms", cpuMs, "Cumulative CPU-milliseconds");
   claim->add_option("--mem-mib-s", memMibS, "Cumulative MiB-seconds of memory");
   claim->add_option("--egress-bytes", egress, "Cumulative egress bytes");
   claim->add_option("--requests", requests, "Cumulative requests");
+  claim->add_option("--storage-mib-s", storageMibS, "Cumulative MiB-seconds of disk in use");
   claim->callback([&, done] {
-    ledger::EscrowClaimBody b{claimId, {cpuMs, memMibS, egress, requests}};
+    ledger::EscrowClaimBody b{claimId, {cpuMs, memMibS, egress, requests, storageMibS}};
     auto r = ctx.submit(ledger::TxKind::kEscrowClaim, b);
     if (!r.isOk()) return done(r.status());
     ctx.print(toJson(*r), "claimed " + money(r->result.value("paid", int64_t{0})) + " from " +

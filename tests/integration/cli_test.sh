@@ -44,7 +44,7 @@ m prov keys create >/dev/null
 PROV=$(m prov keys show --json | jq -r .address)
 m prov providers register --gateway https://127.0.0.1:8443 --cpu 4 --memory 8Gi --storage 100Gi \
   --price-cpu 0.001 --price-mem 0.0005 --price-egress 0.01 --price-requests 0.002 \
-  --attr region=eu-west --attr tier=community >/dev/null
+  --price-storage 0.0036 --attr region=eu-west --attr tier=community >/dev/null
 expect_eq "$(m alice providers list --json | jq length)" "1" "provider count"
 expect_eq "$(m alice providers show "$PROV" --json | jq -r .attributes.region)" "eu-west" "provider attr"
 m alice providers list | sed -n 1p | matches "OWNER" || fail "providers table header"
@@ -57,6 +57,11 @@ expect_eq "$(m alice escrow show "$ESCROW" --json | jq -r .state)" "open" "escro
 # 10 cpu-seconds at 0.001 = 0.01 MER = 10000 micro.
 expect_eq "$(m prov escrow claim "$ESCROW" --cpu-ms 10000 --json | jq -r .result.paid)" "10000" "claim paid"
 expect_fail 1 "went down" m prov escrow claim "$ESCROW" --cpu-ms 5000
+# 1 GiB of disk for 1000 s = 1024000 MiB-s at 0.0036 per GiB-hour = 0.001 MER = 1000 micro.
+expect_eq "$(m prov escrow claim "$ESCROW" --cpu-ms 10000 --storage-mib-s 1024000 --json | jq -r .result.paid)" "1000" "storage claim paid"
+expect_eq "$(m alice escrow show "$ESCROW" --json | jq -r .usage.storageMibSeconds)" "1024000" "storage usage"
+expect_eq "$(m alice escrow show "$ESCROW" --json | jq -r .terms.storageGibHour)" "3600" "storage terms"
+expect_fail 1 "storageMibSeconds went down" m prov escrow claim "$ESCROW" --cpu-ms 10000
 expect_fail 1 "belongs to provider" m bob escrow claim "$ESCROW" --cpu-ms 20000
 m alice escrow deposit "$ESCROW" 5 >/dev/null
 expect_eq "$(m alice escrow show "$ESCROW" --json | jq -r .deposited)" "55000000" "deposited"
@@ -66,7 +71,7 @@ expect_eq "$(m alice escrow list --publisher "$ALICE" --json | jq length)" "1" "
 
 # History, events, verify.
 m alice ledger history | matches "escrow.open" || fail "history lacks escrow.open"
-expect_eq "$(m alice ledger events --json | grep -c '"type":"escrow.claimed"')" "1" "claimed events"
+expect_eq "$(m alice ledger events --json | grep -c '"type":"escrow.claimed"')" "2" "claimed events"
 m alice ledger verify | matches "chain intact" || fail "remote verify"
 expect_eq "$(m alice ledger verify --json | jq -r .ok)" "true" "verify json"
 
