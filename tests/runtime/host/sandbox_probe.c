@@ -163,6 +163,32 @@ static long do_uring(void) {
   return fd;
 }
 
+/* getpid through the 32-bit ABIs of an x86_64 kernel: x32 (the syscall number with bit 30 set)
+ * and i386 (int 0x80, getpid is 20 there). Elsewhere: ENOSYS. */
+static long x32_getpid(void) {
+#if defined(__x86_64__)
+  return syscall(0x40000000 | SYS_getpid);
+#else
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+static long i386_getpid(void) {
+#if defined(__x86_64__)
+  long rc;
+  __asm__ volatile("int $0x80" : "=a"(rc) : "a"(20L) : "memory");
+  if (rc < 0 && rc > -4096) {
+    errno = (int)-rc;
+    return -1;
+  }
+  return rc;
+#else
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
 static long close_if_fd(long fd) {
   if (fd >= 0) close((int)fd);
   return fd;
@@ -315,6 +341,8 @@ int main(int argc, char** argv) {
   if (!strcmp(op, "kexec_load")) return report(syscall(SYS_kexec_load, 0, 0, NULL, 0));
   if (!strcmp(op, "init_module")) return report(syscall(SYS_init_module, NULL, 0, ""));
   if (!strcmp(op, "vsock")) return report(close_if_fd(socket(AF_VSOCK, SOCK_STREAM, 0)));
+  if (!strcmp(op, "x32_getpid")) return report(x32_getpid());
+  if (!strcmp(op, "i386_getpid")) return report(i386_getpid());
   if (!strcmp(op, "fork")) return report(do_fork());
   if (!strcmp(op, "thread")) return report(do_thread());
   if (!strcmp(op, "tcp")) return report(do_tcp());

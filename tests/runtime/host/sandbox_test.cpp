@@ -133,6 +133,8 @@ TEST_F(SandboxTest, DefaultProfileRefusesTheEscapeRoutes) {
                   "ptrace_child",    "process_vm_readv", "kcmp",        "personality 0x0040000",
                   "vsock",           "kexec_load",       "init_module"}) +
           // The same through busybox, as a tenant's shell would try it.
+          // An x32 syscall: its ABI is not in the filter, so the thread is killed (SIGSYS).
+          "probe x32_getpid; echo x32_exit=$?; "
           "unshare -U -r true 2>/dev/null; echo busybox_unshare_U_r=$?; "
           "unshare -m true 2>/dev/null; echo busybox_unshare_m=$?; "
           "unshare -n true 2>/dev/null; echo busybox_unshare_n=$?; "
@@ -155,6 +157,9 @@ TEST_F(SandboxTest, DefaultProfileRefusesTheEscapeRoutes) {
   for (const char* cmd :
        {"busybox_unshare_U_r", "busybox_unshare_m", "busybox_unshare_n", "busybox_mount"})
     EXPECT_NE(m[cmd], "0") << cmd << "\n" << lastOutput_;
+#if defined(__x86_64__)
+  EXPECT_EQ(m["x32_exit"], "159") << lastOutput_;  // 128 + SIGSYS
+#endif
   EXPECT_EQ(m["host_pid_visible"], "no") << lastOutput_;
   // sh, the probe's subshell... : a handful, never the host's hundreds.
   ASSERT_FALSE(m["processes"].empty()) << lastOutput_;
@@ -239,6 +244,18 @@ TEST_F(SandboxTest, PtraceRelaxedByTheProvider) {
     EXPECT_EQ(m[op], "ok") << op << "\n" << lastOutput_;
   for (const char* op : {"unshare_user", "bpf", "io_uring", "personality"})
     EXPECT_EQ(m[op], "errno=1") << op << "\n" << lastOutput_;
+}
+
+// The x32 group puts the ABI back in the filter: the same syscall reaches the kernel (which
+// runs it, or answers ENOSYS where x32 is not built in).
+TEST_F(SandboxTest, X32RelaxedByTheProvider) {
+#if !defined(__x86_64__)
+  GTEST_SKIP() << "x32 is an x86_64 ABI";
+#endif
+  auto m = run("probe x32_getpid; echo x32_exit=$?",
+               [](ContainerConfig& c) { c.seccompAllow = {"x32"}; });
+  EXPECT_TRUE(m["x32_getpid"] == "ok" || m["x32_getpid"] == "errno=38") << lastOutput_;
+  EXPECT_NE(m["x32_exit"], "159") << lastOutput_;
 }
 
 // runc 1.1.5 lacks the 2025 fixes of its masked-path handling (docs/runc-host.md). Simulate the
