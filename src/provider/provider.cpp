@@ -433,6 +433,7 @@ ledger::Usage Provider::meteredUsage(const std::string& deploymentId) {
     u.cpuMillis = static_cast<int64_t>(st->total.cpuSeconds * 1000.0);
     u.memMibSeconds = static_cast<int64_t>(st->total.memoryGiBSeconds * 1024.0);
     u.egressBytes = st->total.netTxBytes;
+    u.storageMibSeconds = static_cast<int64_t>(st->total.storageGiBSeconds * 1024.0);
   }
   u.requests = facade_->counters(deploymentId).requests;
   return u;

@@ -47,6 +47,8 @@ Usage& Usage::operator+=(const Usage& o) {
   netRxBytes += o.netRxBytes;
   netTxBytes += o.netTxBytes;
   pids += o.pids;
+  storageGiBSeconds += o.storageGiBSeconds;
+  storageBytes += o.storageBytes;
   return *this;
 }
 
@@ -112,6 +114,8 @@ Status validateSpec(const DeploymentSpec& spec) {
       return invalidArgument(where + ".resources.memory: must not be negative");
     if (s.resources.pids < 0)
       return invalidArgument(where + ".resources.pids: must not be negative");
+    if (s.resources.storageBytes < 0)
+      return invalidArgument(where + ".resources.storage: must not be negative");
     std::set<uint16_t> ports;
     for (const auto& p : s.ports) {
       if (p.port == 0) return invalidArgument(where + ".ports: port 0 is not a port");

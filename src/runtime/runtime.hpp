@@ -58,6 +58,9 @@ struct ResourceLimits {
   int64_t cpuMillis = 0;    // 0 = unlimited
   int64_t memoryBytes = 0;  // 0 = unlimited
   int64_t pids = 0;         // 0 = backend default
+  // Writable-layer size (the rootfs's changes, /tmp and logs written inside). A hard limit: the
+  // instance sees ENOSPC there. 0 = the backend's default (1 GiB for runc).
+  int64_t storageBytes = 0;
 };
 
 struct ServiceSpec {
@@ -132,6 +135,9 @@ struct Usage {
   int64_t netRxBytes = 0;
   int64_t netTxBytes = 0;
   int64_t pids = 0;  // current (0 once stopped)
+  // Bytes written to the instance's writable layer (its disk), integrated over time like memory.
+  double storageGiBSeconds = 0;
+  int64_t storageBytes = 0;  // current (0 once stopped)
   Usage& operator+=(const Usage& o);
 };
 
@@ -296,8 +302,31 @@ class Runtime {
                    std::chrono::milliseconds timeout);
 };
 
+// The tenant sandbox: what a provider may relax or allow for every deployment it runs. It comes
+// from provider.yaml (`sandbox:`), never from a tenant's manifest (docs/runc-host.md).
+struct SandboxConfig {
+  // Seccomp groups of the default profile to allow anyway ("ptrace", ...); an unknown group is an
+  // error at create().
+  std::vector<std::string> seccompAllow;
+  // Destinations (IPv4/IPv6 CIDRs) an instance may reach although they are in the ranges that are
+  // dropped by default (RFC 1918, 169.254/16, 100.64/10, ULA, link-local, the host's addresses).
+  std::vector<std::string> egressAllow;
+  // Nameservers written into instances' resolv.conf and reachable on port 53 (udp and tcp).
+  // Empty: the host's own, minus loopback stubs.
+  std::vector<std::string> nameservers;
+  // Each deployment runs in its own uid/gid range (container root is an unprivileged host uid).
+  bool userNamespaces = true;
+  // Each instance's writable layer lives on a filesystem of its own size (ResourceLimits::storage).
+  bool diskQuotas = true;
+  // Size of an instance's writable layer when its spec sets none.
+  int64_t defaultStorageBytes = int64_t{1} << 30;
+  // Host-wide, durable claims of uid/gid ranges, shared by every runtime on this host.
+  std::string idRangeClaimsDir = "/var/lib/mercato/id-ranges";
+};
+
 struct RuntimeConfig {
   std::string backend = "runc";
+  SandboxConfig sandbox;
   std::string dataDir;  // state, images, instance dirs
   Clock* clock = nullptr;
   MetricsRegistry* metrics = nullptr;  // optional

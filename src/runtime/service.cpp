@@ -24,16 +24,6 @@ using net::HttpResponse;
 using net::ResponseWriter;
 using nlohmann::json;
 
-namespace {
-
-json usageJson(const Usage& u) {
-  return {{"cpuSeconds", u.cpuSeconds},           {"memoryGiBSeconds", u.memoryGiBSeconds},
-          {"memoryPeakBytes", u.memoryPeakBytes}, {"netRxBytes", u.netRxBytes},
-          {"netTxBytes", u.netTxBytes},           {"pids", u.pids}};
-}
-
-}  // namespace
-
 json toJson(const DeploymentStatus& s) {
   json services = json::array();
   for (const auto& svc : s.services) {
@@ -76,10 +66,10 @@ json toJson(const DeploymentStats& s) {
     insts.push_back({{"instance", i.instance},
                      {"running", i.running},
                      {"memoryBytes", i.memoryBytes},
-                     {"usage", usageJson(i.usage)}});
+                     {"usage", usageToJson(i.usage)}});
   return {{"deployment", s.deployment},
           {"sampledAtMs", s.sampledAtMs},
-          {"total", usageJson(s.total)},
+          {"total", usageToJson(s.total)},
           {"instances", insts}};
 }
 

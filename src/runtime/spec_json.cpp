@@ -26,7 +26,8 @@ json specToJson(const DeploymentSpec& spec, bool redact) {
               {"resources",
                {{"cpuMillis", s.resources.cpuMillis},
                 {"memoryBytes", s.resources.memoryBytes},
-                {"pids", s.resources.pids}}},
+                {"pids", s.resources.pids},
+                {"storageBytes", s.resources.storageBytes}}},
               {"ports", ports},
               {"replicas", s.replicas},
               {"readOnlyRootfs", s.readOnlyRootfs}};
@@ -113,6 +114,7 @@ Result<DeploymentSpec> specFromJson(const json& j) {
       rr.get(*res, "cpuMillis", svc.resources.cpuMillis);
       rr.get(*res, "memoryBytes", svc.resources.memoryBytes);
       rr.get(*res, "pids", svc.resources.pids);
+      rr.get(*res, "storageBytes", svc.resources.storageBytes);
       RETURN_IF_ERROR(rr.error);
     }
     if (auto env = o.find("env"); env != o.end() && env->is_array()) {
@@ -145,6 +147,35 @@ Result<DeploymentSpec> specFromJson(const json& j) {
     spec.services.push_back(std::move(svc));
   }
   return spec;
+}
+
+nlohmann::json usageToJson(const Usage& u) {
+  return {{"cpuSeconds", u.cpuSeconds},
+          {"memoryGiBSeconds", u.memoryGiBSeconds},
+          {"memoryPeakBytes", u.memoryPeakBytes},
+          {"netRxBytes", u.netRxBytes},
+          {"netTxBytes", u.netTxBytes},
+          {"pids", u.pids},
+          {"storageGiBSeconds", u.storageGiBSeconds},
+          {"storageBytes", u.storageBytes}};
+}
+
+Usage usageFromJson(const nlohmann::json& j) {
+  Usage u;
+  if (!j.is_object()) return u;
+  auto num = [&](const char* key, auto fallback) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_number() ? it->get<decltype(fallback)>() : fallback;
+  };
+  u.cpuSeconds = num("cpuSeconds", 0.0);
+  u.memoryGiBSeconds = num("memoryGiBSeconds", 0.0);
+  u.memoryPeakBytes = num("memoryPeakBytes", int64_t{0});
+  u.netRxBytes = num("netRxBytes", int64_t{0});
+  u.netTxBytes = num("netTxBytes", int64_t{0});
+  u.pids = num("pids", int64_t{0});
+  u.storageGiBSeconds = num("storageGiBSeconds", 0.0);
+  u.storageBytes = num("storageBytes", int64_t{0});
+  return u;
 }
 
 }  // namespace mercato::runtime

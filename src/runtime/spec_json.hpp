@@ -14,4 +14,9 @@ nlohmann::json specToJson(const DeploymentSpec& spec, bool redactSecrets = false
 // Errors name the field path ("services[1].ports[0].port: expected an integer").
 Result<DeploymentSpec> specFromJson(const nlohmann::json& j);
 
+// JSON form of Usage (status APIs, the runc backend's state). usageFromJson takes what it finds
+// and leaves missing fields at 0, so rows written before a field existed still read.
+nlohmann::json usageToJson(const Usage& u);
+Usage usageFromJson(const nlohmann::json& j);
+
 }  // namespace mercato::runtime

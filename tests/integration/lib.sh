@@ -4,6 +4,7 @@ set -euo pipefail
 
 : "${BIN_DIR:?BIN_DIR must point at the build bin directory}"
 WORK=$(mktemp -d /tmp/mercato-it.XXXXXX)
+chmod 711 "$WORK"  # container root (an unprivileged uid, user namespaces) passes through it
 DAEMON_PID=""
 NODE_URL=""
 

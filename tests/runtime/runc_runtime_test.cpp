@@ -14,6 +14,7 @@
 #include "runtime/runc/runc_runtime.hpp"
 #include "runtime/runtime.hpp"
 #include "runtime_fixture.hpp"
+#include "runtime_test_base.hpp"
 
 namespace mercato::runtime {
 namespace {
@@ -22,73 +23,8 @@ namespace fs = std::filesystem;
 using testing::HasSubstr;
 using namespace std::chrono_literals;
 
-class RuncRuntimeTest : public ::testing::Test {
+class RuncRuntimeTest : public testing_support::RuntimeTestBase {
  protected:
-  static void SetUpTestSuite() {
-    if (::geteuid() == 0) env_ = new testing_support::SampleEnvironment();
-  }
-  static void TearDownTestSuite() {
-    delete env_;
-    env_ = nullptr;
-  }
-
-  void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root (runc, network namespaces, cgroups)";
-    ASSERT_TRUE(env_->ok()) << env_->error();
-    dataDir_ = testing_support::makeTempDir("mct-rt");
-    rt_ = makeRuntime();
-    ASSERT_NE(rt_, nullptr);
-  }
-  void TearDown() override {
-    if (rt_) {
-      auto all = rt_->list();
-      if (all.isOk())
-        for (const auto& d : *all) (void)rt_->remove(d.id);
-      rt_.reset();
-    }
-    std::error_code ec;
-    fs::remove_all(dataDir_, ec);
-  }
-
-  std::unique_ptr<Runtime> makeRuntime() {
-    RuntimeConfig c;
-    c.dataDir = dataDir_;
-    c.clock = &systemClock();
-    c.sampleIntervalMs = 200;
-    c.restartBackoffMs = 100;
-    c.restartBackoffMaxMs = 400;
-    c.stopGraceMs = 2000;
-    c.subnetPool = testing_support::uniqueSubnetPool();
-    auto r = createRuntime(c);
-    EXPECT_TRUE(r.isOk()) << r.status().message();
-    return r.isOk() ? std::move(*r) : nullptr;
-  }
-
-  DeploymentSpec web(const std::string& id, int replicas = 1) {
-    DeploymentSpec s;
-    s.id = id;
-    s.owner = "mer1test";
-    ServiceSpec svc;
-    svc.name = "web";
-    svc.image = env_->sampleRef();
-    svc.replicas = replicas;
-    svc.resources.memoryBytes = 64 << 20;
-    svc.env.push_back({"GREETING", "hi", false});
-    svc.env.push_back({"API_TOKEN", "s3cret", true});
-    s.services.push_back(svc);
-    return s;
-  }
-
-  InstanceStatus instance(const std::string& dep, const std::string& svc, int ordinal = 0) {
-    auto st = rt_->status(dep);
-    EXPECT_TRUE(st.isOk()) << st.status().message();
-    for (const auto& s : st->services)
-      for (const auto& i : s.instances)
-        if (s.name == svc && i.ordinal == ordinal) return i;
-    ADD_FAILURE() << "no instance " << dep << "/" << svc << "/" << ordinal;
-    return {};
-  }
-
   static Result<std::string> get(const std::string& ip, const std::string& path) {
     ASSIGN_OR_RETURN(auto c, net::HttpClient::create("http://" + ip + ":8080",
                                                      net::ClientOptions::withTimeout(5000ms)));
@@ -96,13 +32,7 @@ class RuncRuntimeTest : public ::testing::Test {
     if (r.status != 200) return internalError("status " + std::to_string(r.status));
     return r.body;
   }
-
-  static testing_support::SampleEnvironment* env_;
-  std::string dataDir_;
-  std::unique_ptr<Runtime> rt_;
 };
-
-testing_support::SampleEnvironment* RuncRuntimeTest::env_ = nullptr;
 
 TEST_F(RuncRuntimeTest, PullRunAnswerStopAndCleanUp) {
   ASSERT_TRUE(rt_->deploy(web("app1")).isOk());

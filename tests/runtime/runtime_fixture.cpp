@@ -1,5 +1,6 @@
 #include "runtime_fixture.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -17,6 +18,8 @@ namespace fs = std::filesystem;
 std::string makeTempDir(const std::string& prefix) {
   std::string tmpl = (fs::temp_directory_path() / (prefix + "-XXXXXX")).string();
   if (!::mkdtemp(tmpl.data())) return "";
+  // Container root (an unprivileged uid in its user namespace) must pass through it.
+  ::chmod(tmpl.c_str(), 0711);
   return tmpl;
 }
 

@@ -19,3 +19,9 @@ target_include_directories(runtime_recovery_tests PRIVATE ${CMAKE_SOURCE_DIR}/te
 target_compile_definitions(runtime_recovery_tests PRIVATE
   MERCATOD_PATH="${CMAKE_BINARY_DIR}/bin/mercatod")
 add_dependencies(runtime_recovery_tests mercatod mercato-shim)
+
+mercato_test(runc_sandbox_tests
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/sandbox_runtime_test.cpp
+  LIBS runtime_fixture mercato_net
+  LABELS runc)
+add_dependencies(runc_sandbox_tests mercato-shim)

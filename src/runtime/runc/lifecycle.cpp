@@ -11,11 +11,13 @@
 #include <spdlog/spdlog.h>
 
 #include "common/log.hpp"
+#include "runtime/runc/host/disk.hpp"
 #include "runtime/runc/host/metering.hpp"
 #include "runtime/runc/host/network.hpp"
 #include "runtime/runc/host/oci_spec.hpp"
 #include "runtime/runc/host/runc.hpp"
 #include "runtime/runc/host/shim.hpp"
+#include "runtime/runc/host/userns.hpp"
 #include "runtime/runc/runc_internal.hpp"
 #include "runtime/spec_json.hpp"
 
@@ -61,6 +63,9 @@ Status checkLimits(const DeploymentSpec& spec) {
     if (s.resources.memoryBytes != 0 && s.resources.memoryBytes < host::kMinMemoryBytes)
       return invalidArgument(where + ".memory: " + std::to_string(s.resources.memoryBytes) +
                              " bytes is below the 4Mi minimum");
+    if (s.resources.storageBytes != 0 && s.resources.storageBytes < host::kMinDiskBytes)
+      return invalidArgument(where + ".storage: " + std::to_string(s.resources.storageBytes) +
+                             " bytes is below the 16Mi minimum");
     if (int64_t mem = hostMemory(); mem > 0 && s.resources.memoryBytes > mem)
       return invalidArgument(where + ".memory: " + std::to_string(s.resources.memoryBytes) +
                              " bytes is more than this host's " + std::to_string(mem));
@@ -106,7 +111,20 @@ Status RuncRuntime::deploy(const DeploymentSpec& spec) {
   d->row.state = "running";
   d->row.bridge = host::bridgeNameFor(prefix_ + "/" + spec.id);
   d->row.createdAtMs = clock_.nowMillis();
-  RETURN_IF_ERROR(store_->putDeployment(d->row));
+  if (config_.sandbox.userNamespaces) {
+    ASSIGN_OR_RETURN(
+        auto ids, host::claimIdRange(config_.sandbox.idRangeClaimsDir, config_.dataDir, spec.id));
+    d->row.idBase = ids.hostBase;
+  }
+  if (Status s = store_->putDeployment(d->row); !s.isOk()) {
+    releaseIds(*d);
+    return s;
+  }
+  if (Status s = ensureUserns(*d); !s.isOk()) {
+    Status undo = rollbackDeploy(d);
+    if (!undo.isOk()) spdlog::error("runtime: rollback of {}: {}", spec.id, undo.message());
+    return s;
+  }
   {
     std::lock_guard lock(mu_);
     deployments_[spec.id] = d;
@@ -139,8 +157,36 @@ Status RuncRuntime::rollbackDeploy(const std::shared_ptr<Deployment>& d) {
   for (const auto& svc : d->spec.services)
     for (int i = 0; i < std::max(svc.replicas, 1); ++i)
       fs::remove_all(config_.dataDir + "/logs/" + svc.name, ec);
+  releaseIds(*d);
   emit(d->row.id, "", "", "failed", "deployment rolled back");
   return s;
+}
+
+std::string RuncRuntime::usernsPathOf(const Deployment& d) const {
+  return d.row.idBase ? config_.dataDir + "/userns/" + d.row.id : std::string();
+}
+
+Status RuncRuntime::ensureUserns(Deployment& d) {
+  std::string path = usernsPathOf(d);
+  if (path.empty() || host::isNamespaceFile(path)) return Status();
+  std::error_code ec;
+  fs::create_directories(config_.dataDir + "/userns", ec);
+  return host::createUserns(path, host::IdRange{d.row.idBase, host::kIdRangeSize});
+}
+
+void RuncRuntime::releaseIds(Deployment& d) {
+  if (!d.row.idBase) return;
+  // The range stays claimed while any file it owns may exist: an instance dir that could not be
+  // deleted keeps it (recovery releases it once the dir is gone).
+  for (const auto& inst : instancesOf(d.row.id))
+    if (!inst->row.dir.empty() && fs::exists(inst->row.dir)) {
+      spdlog::warn("runtime: keeping the id range of {}: {} still exists", d.row.id, inst->row.dir);
+      return;
+    }
+  warnIfError(host::removeUserns(usernsPathOf(d)), "runtime: user namespace of " + d.row.id);
+  warnIfError(host::releaseIdRange(config_.sandbox.idRangeClaimsDir,
+                                   host::IdRange{d.row.idBase, host::kIdRangeSize}),
+              "runtime: id range of " + d.row.id);
 }
 
 Status RuncRuntime::scale(const std::string& deployment, const std::string& service, int replicas) {
@@ -217,6 +263,7 @@ Status RuncRuntime::remove(const std::string& deployment) {
     for (const auto& e : fs::directory_iterator(config_.dataDir + "/logs", ec))
       if (e.path().filename().string().rfind(deployment + "." + svc.name + ".", 0) == 0)
         fs::remove_all(e.path(), ec);
+  releaseIds(*d);
   RETURN_IF_ERROR(store_->deleteDeployment(deployment));
   d->removed = true;
   {
@@ -299,11 +346,41 @@ Status RuncRuntime::launch(Deployment& d, const ServiceSpec& svc, Instance& inst
     return s;
   };
 
-  auto rootfs = images_->prepareRootfs(img, row.dir);
+  // The instance's layers: its own size-limited disk for everything it writes, and the image
+  // id-mapped into its deployment's uid range (docs/runc-host.md, "User namespaces", "Disks").
+  const std::string userns = usernsPathOf(d);
+  if (Status s = ensureUserns(d); !s.isOk()) return fail(s);
+  std::error_code ec;
+  fs::create_directories(row.dir, ec);
+  if (ec) return fail(internalError("cannot create " + row.dir + ": " + ec.message()));
+  image::RootfsOptions layers;
+  layers.rootUid = layers.rootGid = d.row.idBase;
+  std::string etcDir = row.dir + "/etc";
+  if (config_.sandbox.diskQuotas) {
+    host::DiskRequest disk;
+    disk.imageFile = row.dir + "/disk.img";
+    disk.mountPoint = row.dir + "/disk";
+    disk.bytes = svc.resources.storageBytes > 0 ? svc.resources.storageBytes
+                                                : config_.sandbox.defaultStorageBytes;
+    disk.templateDir = config_.dataDir + "/disk-templates";
+    disk.rootUid = disk.rootGid = d.row.idBase;
+    fs::create_directories(disk.mountPoint, ec);
+    if (Status s = host::createDisk(disk); !s.isOk())
+      return fail(Status(s.code(), "services." + svc.name + ".resources.storage: " + s.message()));
+    layers.layerDir = disk.mountPoint;
+    etcDir = disk.mountPoint + "/etc";
+  }
+  if (!userns.empty()) {
+    layers.lowerDir = row.dir + "/lower";
+    fs::create_directories(layers.lowerDir, ec);
+    if (Status s = host::idmapBind(img.rootfsPath, layers.lowerDir, userns); !s.isOk())
+      return fail(s);
+  }
+  auto rootfs = images_->prepareRootfs(img, row.dir, layers);
   if (!rootfs.isOk()) return fail(rootfs.status());
 
   std::string netns = netnsNameFor(row.containerId);
-  if (Status s = host::createNetns(netns); !s.isOk()) return fail(s);
+  if (Status s = host::createNetns(netns, userns); !s.isOk()) return fail(s);
   const std::string nsPath = host::netnsPath(netns);
   host::NetworkAttachRequest net;
   net.containerId = row.containerId;
@@ -312,6 +389,8 @@ Status RuncRuntime::launch(Deployment& d, const ServiceSpec& svc, Instance& inst
   net.subnet = d.row.subnet;
   net.ipamDataDir = config_.dataDir + "/cni";
   net.cniPluginDir = config_.cniPluginDir;
+  net.egressAllow = config_.sandbox.egressAllow;  // the provider's, never the tenant's
+  net.nameservers = config_.sandbox.nameservers;
   // The CNI plugins (~10-20 ms, more for a deployment's first instance, which creates its
   // bridge) run while runc creates the container: the container joins the namespace by path
   // and its interface comes up moments after it starts, like a cable plugged in late.
@@ -358,12 +437,18 @@ Status RuncRuntime::launch(Deployment& d, const ServiceSpec& svc, Instance& inst
   std::replace(cc.hostname.begin(), cc.hostname.end(), '.', '-');
   cc.netnsPath = nsPath;
   cc.cgroupsPath = cgroupPathFor(row.containerId);
-  cc.etcDir = row.dir + "/etc";
+  cc.etcDir = etcDir;
+  if (!userns.empty()) {
+    cc.usernsPath = userns;
+    cc.ids = host::IdRange{d.row.idBase, host::kIdRangeSize};
+  }
   cc.cpuMillicores = svc.resources.cpuMillis;
   cc.memoryBytes = svc.resources.memoryBytes;
   cc.pidsLimit = svc.resources.pids > 0 ? svc.resources.pids : 1024;
+  cc.seccompAllow = config_.sandbox.seccompAllow;  // the provider's, never the manifest's
   host::EtcFiles etc;
   etc.hostname = cc.hostname;
+  etc.nameservers = config_.sandbox.nameservers;  // empty: the host's, as the firewall allows
   if (Status s = host::writeEtcFiles(cc.etcDir, etc); !s.isOk()) return failAfterNetwork(s);
   auto spec = host::makeOciSpec(cc);
   if (!spec.isOk())
@@ -382,7 +467,6 @@ Status RuncRuntime::launch(Deployment& d, const ServiceSpec& svc, Instance& inst
   so.exitFile = row.dir + "/exit.json";
   so.maxLogBytes = config_.logMaxBytes;
   so.maxLogFiles = config_.logMaxFiles;
-  std::error_code ec;
   fs::create_directories(fs::path(so.stdoutLog).parent_path(), ec);
   auto started = host::startContainer(so);
   if (!started.isOk()) return failAfterNetwork(started.status());
@@ -421,10 +505,10 @@ void RuncRuntime::teardownGeneration(Instance& inst) {
   if (Status r = host::removeCgroup(cgroupPathFor(row.containerId)); !r.isOk())
     spdlog::warn("runtime: cgroup {}: {}", row.containerId, r.message());
   if (!row.dir.empty()) {
+    // releaseRootfs unmounts the rootfs, the id-mapped lower and the disk, then deletes the
+    // dir; it keeps the dir rather than delete through a mount that would not go.
     if (Status r = images_->releaseRootfs(row.dir); !r.isOk())
       spdlog::warn("runtime: rootfs {}: {}", row.dir, r.message());
-    std::error_code ec;
-    fs::remove_all(row.dir, ec);
   }
   inst.ready = false;
 }
@@ -550,6 +634,15 @@ void RuncRuntime::sample(Instance& inst, bool final) {
     u.current.memoryGiBSeconds += avg * (static_cast<double>(dt) / 1000.0) / double(1ull << 30);
     u.lastMemoryBytes = final ? 0 : static_cast<int64_t>(cg->memoryBytes);
     u.current.pids = final ? 0 : static_cast<int64_t>(cg->pids);
+  }
+  if (config_.sandbox.diskQuotas) {
+    if (auto disk = host::diskUsage(row.dir + "/disk"); disk.isOk()) {
+      int64_t dt = std::max<int64_t>(0, now - u.lastSampleMs);
+      double avg =
+          (static_cast<double>(u.current.storageBytes) + static_cast<double>(disk->usedBytes)) / 2;
+      u.current.storageGiBSeconds += avg * (static_cast<double>(dt) / 1000.0) / double(1ull << 30);
+      u.current.storageBytes = final ? 0 : disk->usedBytes;
+    }
   }
   if (!row.hostVeth.empty()) {
     if (auto net = host::readInterfaceCounters(row.hostVeth); net.isOk()) {

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -23,7 +24,9 @@
 #include "runtime/runc/host/network.hpp"
 #include "runtime/runc/host/oci_spec.hpp"
 #include "runtime/runc/host/runc.hpp"
+#include "runtime/runc/host/seccomp.hpp"
 #include "runtime/runc/host/shim.hpp"
+#include "runtime/runc/host/userns.hpp"
 #include "runtime/runc/image/image_store.hpp"
 #include "runtime/spec_json.hpp"
 
@@ -114,6 +117,31 @@ Status RuncRuntime::init() {
     fs::create_directories(root / sub, ec);
     if (ec) return internalError("creating " + (root / sub).string() + ": " + ec.message());
   }
+  // A provider's relaxation of the seccomp profile must name groups that exist.
+  if (auto profile = host::seccompProfile(config_.sandbox.seccompAllow); !profile.isOk())
+    return Status(profile.status().code(), "sandbox.seccomp.allow: " + profile.status().message());
+  if (config_.sandbox.userNamespaces) {
+    // runc mounts the rootfs as the container's root, an unprivileged host uid: it must be able
+    // to pass through the dirs above the instance dirs (search only: it can't list or read them).
+    for (const fs::path& dir : {root, root / "instances"}) {
+      fs::permissions(dir, fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec,
+                      fs::perm_options::add, ec);
+      if (ec) return internalError("cannot open " + dir.string() + " for search: " + ec.message());
+    }
+    // The dirs above the data dir are the operator's: say which one to open, don't change it.
+    for (fs::path dir = root.parent_path(); !dir.empty(); dir = dir.parent_path()) {
+      struct stat st {};
+      if (::stat(dir.c_str(), &st) == 0 && !(st.st_mode & S_IXOTH))
+        return failedPrecondition(
+            "runc runtime: with user namespaces, container root is an unprivileged host uid that "
+            "must be able to pass through every directory above the data dir, but " +
+            dir.string() + " is not searchable by others (mode " +
+            std::to_string((st.st_mode >> 6) & 7) + std::to_string((st.st_mode >> 3) & 7) +
+            std::to_string(st.st_mode & 7) + "): run `chmod o+x " + dir.string() +
+            "`, or choose a data dir such as /var/lib/mercato");
+      if (dir == dir.root_path()) break;
+    }
+  }
   prefix_ = namePrefixFor(config_.dataDir);
   if (config_.runcBinary.find('/') == std::string::npos) {
     // The shim execs runc by path: resolve it once, here, with a clear error.
@@ -189,6 +217,8 @@ Status RuncRuntime::recover() {
       auto img = resolveImage(svc);
       if (img.isOk()) d->images[svc.name] = *img;
     }
+    // After a reboot the user namespace file is gone (its mount was): make it again.
+    warnIfError(ensureUserns(*d), "runtime: user namespace of " + row.id);
     deployments_[row.id] = d;
   }
   for (auto& row : instRows) {
@@ -277,10 +307,26 @@ Status RuncRuntime::recover() {
   for (const auto& e : fs::directory_iterator(fs::path(config_.dataDir) / "instances", ec)) {
     std::string name = e.path().filename().string();
     if (knownDirs.count(name)) continue;
-    warnIfError(images_->releaseRootfs(e.path().string()),
-                "runtime: releasing the rootfs of orphan instance dir " + name);
-    fs::remove_all(e.path(), ec);
+    // releaseRootfs deletes the dir, and keeps it rather than delete through a mount.
+    if (!warnIfError(images_->releaseRootfs(e.path().string()),
+                     "runtime: releasing the rootfs of orphan instance dir " + name))
+      continue;
     emit("", "", "", "orphan-removed", "instance dir " + name);
+  }
+  // User namespaces and id ranges of deployments this data dir no longer has.
+  for (const auto& e : fs::directory_iterator(fs::path(config_.dataDir) / "userns", ec)) {
+    std::string name = e.path().filename().string();
+    if (deployments_.count(name)) continue;
+    if (warnIfError(host::removeUserns(e.path().string()), "runtime: orphan user namespace"))
+      emit("", "", "", "orphan-removed", "user namespace " + name);
+  }
+  if (auto claims = host::listIdRangeClaims(config_.sandbox.idRangeClaimsDir); claims.isOk()) {
+    for (const auto& c : *claims) {
+      if (c.ownerDir != config_.dataDir || deployments_.count(c.owner)) continue;
+      if (warnIfError(host::releaseIdRange(config_.sandbox.idRangeClaimsDir, c.range),
+                      "runtime: orphan id range"))
+        emit("", "", "", "orphan-removed", "id range " + std::to_string(c.range.hostBase));
+    }
   }
   return Status();
 }

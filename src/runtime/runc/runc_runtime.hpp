@@ -85,6 +85,11 @@ class RuncRuntime final : public Runtime {
   void teardownGeneration(Instance& inst);
   void sample(Instance& inst, bool final);
   Status rollbackDeploy(const std::shared_ptr<Deployment>& d);
+  // The deployment's user namespace file ("" without user namespaces), made if missing.
+  std::string usernsPathOf(const Deployment& d) const;
+  Status ensureUserns(Deployment& d);
+  // Drops the deployment's user namespace and its id-range claim once none of its files is left.
+  void releaseIds(Deployment& d);
 
   void supervise();
   void superviseOnce();

@@ -1,6 +1,7 @@
 #include "runtime/runc/state_store.hpp"
 
 #include "common/catching.hpp"
+#include "runtime/spec_json.hpp"
 
 #include <sys/stat.h>
 
@@ -13,7 +14,7 @@ namespace {
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS deployments (
   id TEXT PRIMARY KEY, spec TEXT NOT NULL, state TEXT NOT NULL, subnet TEXT NOT NULL,
-  bridge TEXT NOT NULL, created_ms INTEGER NOT NULL);
+  bridge TEXT NOT NULL, created_ms INTEGER NOT NULL, id_base INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS instances (
   id TEXT PRIMARY KEY, deployment TEXT NOT NULL, service TEXT NOT NULL, ordinal INTEGER NOT NULL,
   generation INTEGER NOT NULL, container_id TEXT NOT NULL, state TEXT NOT NULL, ip TEXT NOT NULL,
@@ -30,25 +31,6 @@ CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, deployment TEXT NOT NULL,
   service TEXT NOT NULL, instance TEXT NOT NULL, type TEXT NOT NULL, message TEXT NOT NULL);
 )sql";
-
-nlohmann::json usageJson(const Usage& u) {
-  return {{"cpuSeconds", u.cpuSeconds},           {"memoryGiBSeconds", u.memoryGiBSeconds},
-          {"memoryPeakBytes", u.memoryPeakBytes}, {"netRxBytes", u.netRxBytes},
-          {"netTxBytes", u.netTxBytes},           {"pids", u.pids}};
-}
-
-Usage usageFrom(const std::string& text) {
-  Usage u;
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (!j.is_object()) return u;
-  u.cpuSeconds = j.value("cpuSeconds", 0.0);
-  u.memoryGiBSeconds = j.value("memoryGiBSeconds", 0.0);
-  u.memoryPeakBytes = j.value("memoryPeakBytes", int64_t{0});
-  u.netRxBytes = j.value("netRxBytes", int64_t{0});
-  u.netTxBytes = j.value("netTxBytes", int64_t{0});
-  u.pids = j.value("pids", int64_t{0});
-  return u;
-}
 
 InstanceRow instanceFrom(SQLite::Statement& q) {
   InstanceRow r;
@@ -96,6 +78,15 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& path) {
     db->exec("PRAGMA synchronous=NORMAL");
     db->exec("PRAGMA busy_timeout=5000");
     db->exec(kSchema);
+    // Databases from before user namespaces lack the id range column.
+    bool hasIdBase = false;
+    {
+      SQLite::Statement cols(*db, "PRAGMA table_info(deployments)");
+      while (cols.executeStep())
+        if (cols.getColumn(1).getString() == "id_base") hasIdBase = true;
+    }
+    if (!hasIdBase)
+      db->exec("ALTER TABLE deployments ADD COLUMN id_base INTEGER NOT NULL DEFAULT 0");
     return std::unique_ptr<StateStore>(new StateStore(std::move(db)));
   } catch (const std::exception& e) {
     return internalError("opening runtime state " + path + ": " + e.what());
@@ -105,19 +96,25 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& path) {
 Status StateStore::putDeployment(const DeploymentRow& r) {
   std::lock_guard lock(mu_);
   return guarded("put deployment", [&]() -> Status {
-    SQLite::Statement q(*db_, "INSERT OR REPLACE INTO deployments VALUES (?,?,?,?,?,?)");
+    SQLite::Statement q(
+        *db_,
+        "INSERT OR REPLACE INTO deployments(id, spec, state, subnet, bridge, created_ms, id_base) "
+        "VALUES (?,?,?,?,?,?,?)");
     q.bind(1, r.id);
     q.bind(2, r.specJson);
     q.bind(3, r.state);
     q.bind(4, r.subnet);
     q.bind(5, r.bridge);
     q.bind(6, r.createdAtMs);
+    q.bind(7, static_cast<int64_t>(r.idBase));
     q.exec();
     return Status();
   });
 }
 
 namespace {
+constexpr const char* kDeploymentSelect =
+    "SELECT id, spec, state, subnet, bridge, created_ms, id_base FROM deployments";
 DeploymentRow deploymentFrom(SQLite::Statement& q) {
   DeploymentRow r;
   r.id = q.getColumn(0).getString();
@@ -126,6 +123,7 @@ DeploymentRow deploymentFrom(SQLite::Statement& q) {
   r.subnet = q.getColumn(3).getString();
   r.bridge = q.getColumn(4).getString();
   r.createdAtMs = q.getColumn(5).getInt64();
+  r.idBase = static_cast<uint32_t>(q.getColumn(6).getInt64());
   return r;
 }
 }  // namespace
@@ -133,7 +131,7 @@ DeploymentRow deploymentFrom(SQLite::Statement& q) {
 Result<DeploymentRow> StateStore::deployment(const std::string& id) {
   std::lock_guard lock(mu_);
   return guarded("get deployment", [&]() -> Result<DeploymentRow> {
-    SQLite::Statement q(*db_, "SELECT * FROM deployments WHERE id = ?");
+    SQLite::Statement q(*db_, std::string(kDeploymentSelect) + " WHERE id = ?");
     q.bind(1, id);
     if (!q.executeStep()) return notFound("no deployment " + id);
     return deploymentFrom(q);
@@ -144,7 +142,7 @@ Result<std::vector<DeploymentRow>> StateStore::deployments() {
   std::lock_guard lock(mu_);
   return guarded("list deployments", [&]() -> Result<std::vector<DeploymentRow>> {
     std::vector<DeploymentRow> out;
-    SQLite::Statement q(*db_, "SELECT * FROM deployments ORDER BY created_ms, id");
+    SQLite::Statement q(*db_, std::string(kDeploymentSelect) + " ORDER BY created_ms, id");
     while (q.executeStep()) out.push_back(deploymentFrom(q));
     return out;
   });
@@ -237,8 +235,8 @@ Status StateStore::putUsage(const UsageRow& r) {
     SQLite::Statement q(*db_, "INSERT OR REPLACE INTO usage VALUES (?,?,?,?,?,?)");
     q.bind(1, r.instance);
     q.bind(2, r.deployment);
-    q.bind(3, usageJson(r.closed).dump());
-    q.bind(4, usageJson(r.current).dump());
+    q.bind(3, usageToJson(r.closed).dump());
+    q.bind(4, usageToJson(r.current).dump());
     q.bind(5, r.lastMemoryBytes);
     q.bind(6, r.lastSampleMs);
     q.exec();
@@ -251,8 +249,8 @@ UsageRow usageRowFrom(SQLite::Statement& q) {
   UsageRow r;
   r.instance = q.getColumn(0).getString();
   r.deployment = q.getColumn(1).getString();
-  r.closed = usageFrom(q.getColumn(2).getString());
-  r.current = usageFrom(q.getColumn(3).getString());
+  r.closed = usageFromJson(nlohmann::json::parse(q.getColumn(2).getString(), nullptr, false));
+  r.current = usageFromJson(nlohmann::json::parse(q.getColumn(3).getString(), nullptr, false));
   r.lastMemoryBytes = q.getColumn(4).getInt64();
   r.lastSampleMs = q.getColumn(5).getInt64();
   return r;

@@ -29,6 +29,8 @@ struct DeploymentRow {
   std::string subnet;    // "10.89.3.0/24"
   std::string bridge;
   int64_t createdAtMs = 0;
+  // First host uid/gid of the deployment's id range (host/userns.hpp); 0 = no user namespace.
+  uint32_t idBase = 0;
 };
 
 struct InstanceRow {

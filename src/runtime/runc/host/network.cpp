@@ -1,4 +1,5 @@
 #include "runtime/runc/host/network.hpp"
+#include "runtime/runc/host/userns.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -235,7 +236,7 @@ Status prepareNetnsDir() {
 // Like `ip netns add`, in-process (it is on the start-latency path and the exec cost ~3 ms): a
 // short-lived thread unshares a network namespace and bind-mounts it onto
 // /var/run/netns/<name>; the mount keeps the namespace alive after the thread ends.
-Status createNetns(const std::string& name) {
+Status createNetns(const std::string& name, const std::string& ownerUserns) {
   if (!validName(name, 64)) return invalidArgument("netns name '" + name + "'");
   const std::string path = netnsPath(name);
   if (gPrepareNetnsDir) RETURN_IF_ERROR(prepareNetnsDir());
@@ -248,6 +249,11 @@ Status createNetns(const std::string& name) {
     return internalError("create " + path + ": " + strerror(errno));
   }
   ::close(fd);
+  if (!ownerUserns.empty()) {
+    Status st = createNetnsInUserns(path, ownerUserns);
+    if (!st.isOk()) ::unlink(path.c_str());
+    return st;
+  }
   std::string error;
   std::thread([&] {
     if (::unshare(CLONE_NEWNET) != 0) {

@@ -44,7 +44,9 @@ inline constexpr const char* kDefaultSubnetPool = "10.89.0.0/16";
 
 // Network namespaces, as `ip netns` manages them (bind-mounted files under /var/run/netns).
 // kAlreadyExists when it exists; names are [A-Za-z0-9_.-], at most 64 chars.
-Status createNetns(const std::string& name);
+// ownerUserns: a user namespace file (userns.hpp) that will own the new network namespace, so
+// that a container in that user namespace can mount sysfs for it. "" = the host's.
+Status createNetns(const std::string& name, const std::string& ownerUserns = "");
 // Makes /var/run/netns a shared mount point, as `ip netns add` does before its first namespace:
 // a bind mount of the directory on itself, made MS_SHARED|MS_REC. A namespace file mounted
 // before that would be covered by the bind mount that a later `ip netns add` makes, and could

@@ -245,6 +245,12 @@ Result<json> makeOciSpec(const ContainerConfig& c) {
   if (!c.netnsPath.empty()) netns["path"] = c.netnsPath;
   json namespaces = json::array(
       {{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}}, netns});
+  json idMaps = json::array();
+  if (!c.usernsPath.empty()) {
+    if (c.ids.size == 0) return invalidArgument("ids: a user namespace needs its id range");
+    namespaces.push_back({{"type", "user"}, {"path", c.usernsPath}});
+    idMaps.push_back({{"containerID", 0}, {"hostID", c.ids.hostBase}, {"size", c.ids.size}});
+  }
 
   json devices = json::array({deviceRule(false, nullptr, -1, -1, "rwm")});
   // The standard allow list (null, zero, full, tty, random, urandom, ptmx, pts).
@@ -277,6 +283,10 @@ Result<json> makeOciSpec(const ContainerConfig& c) {
         {"readonlyPaths",
          {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}}}},
   };
+  if (!idMaps.empty()) {
+    spec["linux"]["uidMappings"] = idMaps;
+    spec["linux"]["gidMappings"] = idMaps;
+  }
   if (c.seccomp) {
     auto seccomp = seccompProfile(c.seccompAllow);
     if (!seccomp.isOk()) return seccomp.status().withContext("seccompAllow");

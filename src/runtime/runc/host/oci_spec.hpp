@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.hpp"
+#include "runtime/runc/host/userns.hpp"
 
 namespace mercato::runtime::host {
 
@@ -47,6 +48,11 @@ struct ContainerConfig {
   // Path of the network namespace to join (/var/run/netns/<name>). Empty: a fresh, unconnected
   // network namespace (loopback only).
   std::string netnsPath;
+  // The user namespace to join (a bind-mounted nsfs file, userns.hpp) and its id mapping, which
+  // must be the one that namespace was made with. Empty: the host's user namespace (container
+  // root is host root; only for references and tests).
+  std::string usernsPath;
+  IdRange ids;
   // Cgroup path relative to every hierarchy's root. Empty: "/mercato/<id>".
   std::string cgroupsPath;
   // Directory holding generated resolv.conf, hosts and hostname; each file that exists there is

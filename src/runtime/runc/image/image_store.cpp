@@ -1,5 +1,6 @@
 #include "runtime/runc/image/image_store.hpp"
 
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -7,6 +8,7 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -15,6 +17,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "common/strings.hpp"
 #include "runtime/runc/image/blob_store.hpp"
@@ -60,6 +63,30 @@ bool isMountPoint(const std::string& path) {
     if (unescapeMount(std::string_view(line).substr(pos + 1, end - pos - 1)) == path) return true;
   }
   return false;
+}
+
+// Mount points at or below `dir`, deepest first (so they can be unmounted in this order).
+std::vector<std::string> mountsUnder(const std::string& dir) {
+  std::vector<std::string> out;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t pos = 0;
+    for (int f = 0; f < 4 && pos != std::string::npos; ++f) pos = line.find(' ', pos + 1);
+    if (pos == std::string::npos) continue;
+    size_t end = line.find(' ', pos + 1);
+    std::string mp = unescapeMount(std::string_view(line).substr(pos + 1, end - pos - 1));
+    if (mp == dir || mp.rfind(dir + "/", 0) == 0) out.push_back(mp);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  return out;
+}
+
+// `path` relative to `base` when it lies inside it, else `path` itself.
+std::string relativeTo(const std::string& base, const std::string& path) {
+  if (path.rfind(base + "/", 0) == 0) return path.substr(base.size() + 1);
+  return path;
 }
 
 std::string absolutePath(const std::string& p) {
@@ -267,9 +294,12 @@ class ImageStoreImpl final : public ImageStore {
     return lookupRef(ref.toString());
   }
 
-  Result<std::string> prepareRootfs(const Image& image, const std::string& instanceDirIn) override {
+  Result<std::string> prepareRootfs(const Image& image, const std::string& instanceDirIn,
+                                    const RootfsOptions& options) override {
     std::string instanceDir = absolutePath(instanceDirIn);
-    std::string lower = rootfsDir() + "/" + digestHex(image.digest);
+    std::string lower = options.lowerDir.empty() ? rootfsDir() + "/" + digestHex(image.digest)
+                                                 : absolutePath(options.lowerDir);
+    std::string layers = options.layerDir.empty() ? instanceDir : absolutePath(options.layerDir);
     std::string rootfs = instanceDir + "/rootfs";
     {
       std::lock_guard lock(mu_);
@@ -286,16 +316,27 @@ class ImageStoreImpl final : public ImageStore {
     if (isMountPoint(rootfs)) return rootfs;  // re-adoption of a live instance
     std::error_code ec;
     if (fs::exists(instanceDir + "/.copied", ec)) return rootfs;
-    for (const char* sub : {"/rootfs", "/upper", "/work"}) {
-      fs::create_directories(instanceDir + sub, ec);
-      if (ec) return internalError("cannot create " + instanceDir + sub + ": " + ec.message());
+    for (const std::string& dir : {rootfs, layers + "/upper", layers + "/work"}) {
+      fs::create_directories(dir, ec);
+      if (ec) return internalError("cannot create " + dir + ": " + ec.message());
     }
+    // The merged root takes its owner from the upper dir: the container's root must own it.
+    struct stat lowerRoot {};
+    if (::stat(lower.c_str(), &lowerRoot) == 0)
+      ::chmod((layers + "/upper").c_str(), lowerRoot.st_mode & 07777);
+    for (const std::string& dir : {layers + "/upper", layers + "/work"})
+      if (::chown(dir.c_str(), options.rootUid, options.rootGid) != 0)
+        return internalError("cannot chown " + dir + ": " + std::strerror(errno));
     if (config_.rootfsMode != RootfsMode::kCopy) {
-      Status st = mountOverlay(lower, instanceDir, rootfs);
+      Status st = mountOverlay(instanceDir, relativeTo(instanceDir, lower),
+                               relativeTo(instanceDir, layers), rootfs);
       if (st.isOk()) return rootfs;
       if (config_.rootfsMode == RootfsMode::kOverlay) return st;
       spdlog::warn("image store: {}; copying the rootfs instead", st.message());
     }
+    if (options.rootUid != 0 || options.rootGid != 0)
+      return failedPrecondition(
+          "copying a rootfs for a user namespace is not supported: overlayfs is required");
     std::string tmp = instanceDir + "/rootfs.copying";
     fs::remove_all(tmp, ec);
     if (runCommand({"cp", "-a", lower, tmp}) != 0) {
@@ -311,17 +352,24 @@ class ImageStoreImpl final : public ImageStore {
 
   Status releaseRootfs(const std::string& instanceDirIn) override {
     std::string instanceDir = absolutePath(instanceDirIn);
-    std::string rootfs = instanceDir + "/rootfs";
-    for (int i = 0; i < 8 && isMountPoint(rootfs); ++i) {
-      if (::umount2(rootfs.c_str(), 0) != 0) {
-        if (errno == EBUSY) {
-          ::umount2(rootfs.c_str(), MNT_DETACH);
-        } else if (errno != EINVAL) {
-          return internalError("cannot unmount " + rootfs + ": " + std::strerror(errno));
+    // The rootfs first (it holds the layers below it), then the lower and the disk.
+    for (int round = 0; round < 8; ++round) {
+      auto mounts = mountsUnder(instanceDir);
+      if (mounts.empty()) break;
+      std::string rootfs = instanceDir + "/rootfs";
+      if (std::find(mounts.begin(), mounts.end(), rootfs) != mounts.end()) mounts = {rootfs};
+      for (const auto& mp : mounts) {
+        if (::umount2(mp.c_str(), 0) != 0) {
+          if (errno == EBUSY) {
+            ::umount2(mp.c_str(), MNT_DETACH);
+          } else if (errno != EINVAL) {
+            return internalError("cannot unmount " + mp + ": " + std::strerror(errno));
+          }
         }
       }
     }
-    if (isMountPoint(rootfs)) return internalError(rootfs + " is still mounted");
+    if (auto left = mountsUnder(instanceDir); !left.empty())
+      return internalError(left.front() + " is still mounted; " + instanceDir + " is kept");
     std::error_code ec;
     fs::remove_all(instanceDir, ec);
     if (ec) return internalError("cannot delete " + instanceDir + ": " + ec.message());
@@ -696,15 +744,25 @@ class ImageStoreImpl final : public ImageStore {
     return lookupDigestLocked(digest, name);
   }
 
-  Status mountOverlay(const std::string& lower, const std::string& instanceDir,
-                      const std::string& rootfs) {
-    for (const auto& p : {lower, instanceDir})
+  // Mounts the overlay with paths relative to instanceDir (see RootfsOptions): a short-lived
+  // thread gets its own working directory (unshare(CLONE_FS)), so the daemon's stays put.
+  Status mountOverlay(const std::string& instanceDir, const std::string& lower,
+                      const std::string& layers, const std::string& rootfs) {
+    for (const auto& p : {lower, layers})
       if (p.find_first_of(",:\\") != std::string::npos)
         return invalidArgument("overlay paths may not contain ',', ':' or '\\': " + p);
-    std::string opts = "lowerdir=" + lower + ",upperdir=" + instanceDir +
-                       "/upper,workdir=" + instanceDir + "/work";
-    if (::mount("overlay", rootfs.c_str(), "overlay", 0, opts.c_str()) != 0)
-      return unavailable("overlay mount on " + rootfs + " failed: " + std::strerror(errno));
+    std::string opts =
+        "lowerdir=" + lower + ",upperdir=" + layers + "/upper,workdir=" + layers + "/work";
+    std::string error;
+    std::thread([&] {
+      if (::unshare(CLONE_FS) != 0 || ::chdir(instanceDir.c_str()) != 0) {
+        error = std::string("cannot enter ") + instanceDir + ": " + std::strerror(errno);
+        return;
+      }
+      if (::mount("overlay", "rootfs", "overlay", 0, opts.c_str()) != 0)
+        error = "overlay mount on " + rootfs + " failed: " + std::strerror(errno);
+    }).join();
+    if (!error.empty()) return unavailable(error);
     return Status::ok();
   }
 

@@ -55,6 +55,21 @@ struct PullProgress {
 
 enum class RootfsMode { kAuto, kOverlay, kCopy };
 
+// Where an instance's layers live. Paths inside the instance dir are passed to overlayfs relative
+// to it, so a tenant reading its own /proc/self/mountinfo sees "lowerdir=lower,upperdir=..." and
+// no host path.
+struct RootfsOptions {
+  // The image's rootfs as the instance should see it: a mount the caller made inside the
+  // instance dir (e.g. id-mapped for a user namespace). "" = the cache's own directory.
+  std::string lowerDir;
+  // Directory that holds upper/ and work/ (created), e.g. the instance's size-limited disk.
+  // "" = the instance dir.
+  std::string layerDir;
+  // Owner of the upper dir's root (the container's root in its user namespace).
+  uint32_t rootUid = 0;
+  uint32_t rootGid = 0;
+};
+
 struct ImageStoreConfig {
   std::string root;                      // cache dir (created)
   uint64_t maxCacheBytes = 20ull << 30;  // blobs + unpacked rootfs; LRU eviction above it
@@ -88,8 +103,11 @@ class ImageStore {
 
   // Gives an instance its own rootfs at instanceDir/rootfs and pins the image. Idempotent for an
   // existing instanceDir. Returns the rootfs path.
-  virtual Result<std::string> prepareRootfs(const Image& image, const std::string& instanceDir) = 0;
-  // Unmounts (lazily if busy), deletes instanceDir and drops the pin. OK if already gone.
+  virtual Result<std::string> prepareRootfs(const Image& image, const std::string& instanceDir,
+                                            const RootfsOptions& options = {}) = 0;
+  // Unmounts everything mounted under instanceDir (rootfs first, lazily if busy), then deletes
+  // instanceDir and drops the pin. Never deletes through a mount: if one is left, it fails and
+  // keeps the files. OK if already gone.
   virtual Status releaseRootfs(const std::string& instanceDir) = 0;
 
   virtual Result<std::vector<Image>> list() = 0;
