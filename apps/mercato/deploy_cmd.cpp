@@ -156,6 +156,7 @@ Status runDeploy(Context& ctx, const DeployFlags& f) {
   publisher::Requirements req;
   req.cpuMillis = m.peakCpuMillis();
   req.memoryBytes = m.peakMemoryBytes();
+  req.storageBytes = m.peakStorageBytes();
   ASSIGN_OR_RETURN(req.attributes, publisher::parseAttributes(f.attributes));
   ASSIGN_OR_RETURN(req.maxPrices, publisher::parseMaxPrices(f.maxPrice));
   std::optional<Micros> deposit;

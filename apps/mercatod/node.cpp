@@ -79,8 +79,19 @@ Status Node::start() {
     ledger::registerLedgerRoutes(router, *ledger_);
   }
 
+  // provider.yaml is read first: its `sandbox:` is the cluster backend's, set by the provider.
+  std::optional<provider::ProviderConfig> providerConfig;
+  if (config_.provider) {
+    if (!config_.providerConfigPath.empty()) {
+      ASSIGN_OR_RETURN(providerConfig, provider::loadProviderConfig(config_.providerConfigPath));
+    } else {
+      providerConfig = provider::devProviderConfig();
+    }
+  }
+
   if (config_.runtime) {
     runtime::RuntimeConfig rc;
+    if (providerConfig) rc.sandbox = providerConfig->sandbox;
     rc.backend = config_.runtimeBackend;
     rc.dataDir = (fs::path(config_.dataDir) / "runtime").string();
     rc.clock = &clock_;
@@ -110,11 +121,7 @@ Status Node::start() {
       ledger = remoteLedger_.get();
     }
     provider::ProviderOptions po;
-    if (!config_.providerConfigPath.empty()) {
-      ASSIGN_OR_RETURN(po.config, provider::loadProviderConfig(config_.providerConfigPath));
-    } else {
-      po.config = provider::devProviderConfig();
-    }
+    po.config = *providerConfig;
     po.dataDir = (fs::path(config_.dataDir) / "provider").string();
     po.identity = identity_.get();
     po.ledger = ledger;

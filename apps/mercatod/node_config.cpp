@@ -31,14 +31,8 @@ Result<NodeConfig> loadNodeConfig(const std::string& path, NodeConfig c) {
                    yamlInt(rt, "sampleIntervalMs", "runtime", path, c.sampleIntervalMs));
   ASSIGN_OR_RETURN(c.imageCacheBytes,
                    yamlInt(rt, "imageCacheBytes", "runtime", path, c.imageCacheBytes));
-  if (rt.IsMap() && rt["insecureRegistries"]) {
-    const YAML::Node list = rt["insecureRegistries"];
-    if (!list.IsSequence())
-      return invalidArgument(yamlWhere(path, list) +
-                             "runtime.insecureRegistries: expected a list of host[:port]");
-    c.insecureRegistries.clear();
-    for (const auto& item : list) c.insecureRegistries.push_back(item.as<std::string>());
-  }
+  ASSIGN_OR_RETURN(c.insecureRegistries, yamlStringList(rt, "insecureRegistries", "runtime", path,
+                                                        c.insecureRegistries, "host[:port]"));
   if (c.sampleIntervalMs < 100)
     return invalidArgument(path + ": runtime.sampleIntervalMs: expected at least 100");
   YAML::Node ledger = root["ledger"];

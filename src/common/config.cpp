@@ -60,6 +60,26 @@ Result<bool> yamlBool(const YAML::Node& parent, const std::string& key, const st
   return yamlScalar<bool>(parent, key, path, origin, fallback, "true or false");
 }
 
+Result<std::vector<std::string>> yamlStringList(const YAML::Node& parent, const std::string& key,
+                                                const std::string& path, const std::string& origin,
+                                                const std::vector<std::string>& fallback,
+                                                const std::string& what) {
+  if (!parent.IsDefined() || !parent.IsMap()) return fallback;
+  const YAML::Node list = parent[key];
+  if (!list.IsDefined() || list.IsNull()) return fallback;
+  const std::string field = path.empty() ? key : path + "." + key;
+  if (!list.IsSequence())
+    return invalidArgument(yamlWhere(origin, list) + field + ": expected a list of " + what);
+  std::vector<std::string> out;
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (!list[i].IsScalar())
+      return invalidArgument(yamlWhere(origin, list[i]) + field + "[" + std::to_string(i) +
+                             "]: expected " + what);
+    out.push_back(list[i].Scalar());
+  }
+  return out;
+}
+
 Status yamlOnlyKeys(const YAML::Node& n, std::initializer_list<const char*> allowed,
                     const std::string& path, const std::string& file) {
   if (!n.IsDefined() || n.IsNull()) return Status::ok();

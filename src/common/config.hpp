@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <string>
+#include <vector>
 
 #include "common/status.hpp"
 
@@ -28,6 +29,13 @@ Result<int64_t> yamlInt(const YAML::Node& parent, const std::string& key, const 
                         const std::string& origin, int64_t fallback);
 Result<bool> yamlBool(const YAML::Node& parent, const std::string& key, const std::string& path,
                       const std::string& origin, bool fallback);
+
+// Reads an optional list of scalars. Absent -> `fallback`. Not a list, or an entry that is not a
+// scalar -> an error naming origin:line and the field path; `what` says what an entry should be.
+Result<std::vector<std::string>> yamlStringList(const YAML::Node& parent, const std::string& key,
+                                                const std::string& path, const std::string& origin,
+                                                const std::vector<std::string>& fallback,
+                                                const std::string& what);
 
 // Fails when the mapping `n` has a key outside `allowed`, naming origin:line, the key and the
 // allowed ones (typos must not pass silently). An absent or null node is fine.

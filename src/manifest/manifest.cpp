@@ -158,6 +158,11 @@ Status validateImpl(const Manifest& m, bool allowBundledWithoutPath, const Locat
                                                        " is out of range (expected " +
                                                        formatBytes(kMinMemoryBytes) + " to " +
                                                        formatBytes(kMaxMemoryBytes) + ")");
+    if (c.storageBytes < kMinStorageBytes || c.storageBytes > kMaxStorageBytes)
+      return loc.error(sub(p, "resources.storage"), formatBytes(c.storageBytes) +
+                                                        " is out of range (expected " +
+                                                        formatBytes(kMinStorageBytes) + " to " +
+                                                        formatBytes(kMaxStorageBytes) + ")");
     if (c.expose) {
       if (exposedAt)
         return loc.error(sub(p, "expose"),
@@ -361,7 +366,7 @@ class YamlReader {
     }
     if (auto v = field(n, "resources")) {
       const std::string rp = sub(p, "resources");
-      RETURN_IF_ERROR(checkMap(*v, rp, {"cpu", "memory"}));
+      RETURN_IF_ERROR(checkMap(*v, rp, {"cpu", "memory", "storage"}));
       if (auto x = field(*v, "cpu")) {
         ASSIGN_OR_RETURN(std::string text, str(*x, sub(rp, "cpu")));
         auto cpu = parseCpu(text);
@@ -377,6 +382,14 @@ class YamlReader {
           return error(*x, sub(rp, "memory"),
                        "'" + text + "' is not a memory quantity (expected 128Mi, 1Gi or 500M)");
         c.memoryBytes = *mem;
+      }
+      if (auto x = field(*v, "storage")) {
+        ASSIGN_OR_RETURN(std::string text, str(*x, sub(rp, "storage")));
+        auto bytes = parseBytes(text);
+        if (!bytes.isOk())
+          return error(*x, sub(rp, "storage"),
+                       "'" + text + "' is not a storage quantity (expected 512Mi, 1Gi or 10G)");
+        c.storageBytes = *bytes;
       }
     }
     if (auto v = field(n, "expose")) {
@@ -554,9 +567,13 @@ class JsonReader {
       const std::string rp = sub(p, "resources");
       auto it = j.find("resources");
       if (it == j.end()) return err(rp, "missing");
-      RETURN_IF_ERROR(checkObject(*it, rp, {"cpuMillis", "memoryBytes"}));
+      RETURN_IF_ERROR(checkObject(*it, rp, {"cpuMillis", "memoryBytes", "storageBytes"}));
       ASSIGN_OR_RETURN(c.cpuMillis, integer(*it, "cpuMillis", rp, 0, kMaxCpuMillis));
       ASSIGN_OR_RETURN(c.memoryBytes, integer(*it, "memoryBytes", rp, 0, kMaxMemoryBytes));
+      // Optional: manifests from before disk quotas get the default.
+      if (it->contains("storageBytes")) {
+        ASSIGN_OR_RETURN(c.storageBytes, integer(*it, "storageBytes", rp, 0, kMaxStorageBytes));
+      }
     }
     if (auto it = j.find("expose"); it != j.end()) {
       const std::string xp = sub(p, "expose");
@@ -590,6 +607,12 @@ class JsonReader {
 int64_t Manifest::peakCpuMillis() const {
   int64_t sum = 0;
   for (const auto& c : components) sum += c.cpuMillis * c.scaling.max;
+  return sum;
+}
+
+int64_t Manifest::peakStorageBytes() const {
+  int64_t sum = 0;
+  for (const auto& c : components) sum += c.storageBytes * c.scaling.max;
   return sum;
 }
 
@@ -709,7 +732,10 @@ json toJson(const Manifest& m, bool redactSecrets) {
                {"command", c.command},
                {"args", c.args},
                {"env", env},
-               {"resources", {{"cpuMillis", c.cpuMillis}, {"memoryBytes", c.memoryBytes}}},
+               {"resources",
+                {{"cpuMillis", c.cpuMillis},
+                 {"memoryBytes", c.memoryBytes},
+                 {"storageBytes", c.storageBytes}}},
                {"scaling",
                 {{"min", c.scaling.min},
                  {"max", c.scaling.max},
@@ -759,6 +785,7 @@ runtime::DeploymentSpec toDeploymentSpec(
     for (const auto& e : c.env) s.env.push_back({e.name, e.value, e.secret});
     s.resources.cpuMillis = c.cpuMillis;
     s.resources.memoryBytes = c.memoryBytes;
+    s.resources.storageBytes = c.storageBytes;
     if (c.expose) s.ports.push_back({c.expose->port, "tcp", "http"});
     s.replicas = c.scaling.min;
     spec.services.push_back(std::move(s));

@@ -55,6 +55,10 @@ inline constexpr int64_t kMaxIdleTimeoutMs = 7ll * 24 * 3600 * 1000;
 // Defaults when `resources` (or one of its fields) is omitted.
 inline constexpr int64_t kDefaultCpuMillis = 100;
 inline constexpr int64_t kDefaultMemoryBytes = 128ll << 20;
+// resources.storage: the instance's writable layer (a hard limit; ENOSPC inside at the limit).
+inline constexpr int64_t kMinStorageBytes = 16ll << 20;
+inline constexpr int64_t kMaxStorageBytes = 1ll << 40;
+inline constexpr int64_t kDefaultStorageBytes = 1ll << 30;
 
 struct Expose {
   uint16_t port = 0;
@@ -81,8 +85,9 @@ struct Component {
   std::vector<std::string> command;
   std::vector<std::string> args;
   std::vector<EnvVar> env;
-  int64_t cpuMillis = 0;    // resources.cpu
-  int64_t memoryBytes = 0;  // resources.memory
+  int64_t cpuMillis = 0;                        // resources.cpu
+  int64_t memoryBytes = 0;                      // resources.memory
+  int64_t storageBytes = kDefaultStorageBytes;  // resources.storage
   std::optional<Expose> expose;
   Scaling scaling;
   int line = 0;  // where it starts in the source, for later errors
@@ -99,6 +104,8 @@ struct Manifest {
   // The sum over components of resources × scaling.max: what the app may occupy at peak.
   int64_t peakCpuMillis() const;
   int64_t peakMemoryBytes() const;
+  // Sum over components of resources.storage x scaling.max: disk at full scale.
+  int64_t peakStorageBytes() const;
   const Component* exposed() const;  // nullptr when nothing is exposed
 };
 

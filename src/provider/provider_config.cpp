@@ -28,11 +28,11 @@ YAML::Node section(const YAML::Node& root, const char* key) {
 Result<ProviderConfig> fromYamlUnchecked(const YAML::Node& root, const std::string& origin) {
   ProviderConfig c;
   if (!root.IsDefined() || root.IsNull()) return c;
-  RETURN_IF_ERROR(
-      yamlOnlyKeys(root,
-                   {"gateway", "facade", "attributes", "capacity", "prices", "backend",
-                    "claimIntervalSeconds", "gracePeriodSeconds", "maxBundleBytes", "bidding"},
-                   "", origin));
+  RETURN_IF_ERROR(yamlOnlyKeys(
+      root,
+      {"gateway", "facade", "attributes", "capacity", "prices", "backend", "claimIntervalSeconds",
+       "gracePeriodSeconds", "maxBundleBytes", "bidding", "sandbox"},
+      "", origin));
   YAML::Node gw = section(root, "gateway");
   RETURN_IF_ERROR(yamlOnlyKeys(gw, {"listen", "url", "execMaxSessions", "execIdleTimeoutSeconds"},
                                "gateway", origin));
@@ -58,6 +58,32 @@ Result<ProviderConfig> fromYamlUnchecked(const YAML::Node& root, const std::stri
       return invalidArgument(yamlWhere(origin, attrs) + "attributes: expected a mapping");
     for (auto it = attrs.begin(); it != attrs.end(); ++it)
       c.attributes[it->first.as<std::string>()] = it->second.as<std::string>();
+  }
+  YAML::Node sb = section(root, "sandbox");
+  RETURN_IF_ERROR(yamlOnlyKeys(
+      sb, {"seccomp", "egress", "nameservers", "userNamespaces", "diskQuotas", "defaultStorage"},
+      "sandbox", origin));
+  YAML::Node sc = section(sb, "seccomp");
+  RETURN_IF_ERROR(yamlOnlyKeys(sc, {"allow"}, "sandbox.seccomp", origin));
+  ASSIGN_OR_RETURN(c.sandbox.seccompAllow,
+                   yamlStringList(sc, "allow", "sandbox.seccomp", origin, {}, "a group name"));
+  YAML::Node eg = section(sb, "egress");
+  RETURN_IF_ERROR(yamlOnlyKeys(eg, {"allow"}, "sandbox.egress", origin));
+  ASSIGN_OR_RETURN(c.sandbox.egressAllow,
+                   yamlStringList(eg, "allow", "sandbox.egress", origin, {}, "a CIDR"));
+  ASSIGN_OR_RETURN(c.sandbox.nameservers,
+                   yamlStringList(sb, "nameservers", "sandbox", origin, {}, "an IP address"));
+  ASSIGN_OR_RETURN(c.sandbox.userNamespaces,
+                   yamlBool(sb, "userNamespaces", "sandbox", origin, c.sandbox.userNamespaces));
+  ASSIGN_OR_RETURN(c.sandbox.diskQuotas,
+                   yamlBool(sb, "diskQuotas", "sandbox", origin, c.sandbox.diskQuotas));
+  ASSIGN_OR_RETURN(std::string storage, yamlString(sb, "defaultStorage", "sandbox", origin, ""));
+  if (!storage.empty()) {
+    auto bytes = parseBytes(storage);
+    if (!bytes.isOk() || *bytes < (int64_t{16} << 20))
+      return invalidArgument(origin + ": sandbox.defaultStorage: '" + storage +
+                             "' (expected a size of at least 16Mi, like 1Gi)");
+    c.sandbox.defaultStorageBytes = *bytes;
   }
   YAML::Node cap = section(root, "capacity");
   RETURN_IF_ERROR(yamlOnlyKeys(cap, {"cpu", "memory", "storage"}, "capacity", origin));

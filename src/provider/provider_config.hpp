@@ -21,6 +21,13 @@
 //   claimIntervalSeconds: 30         # how often usage is claimed
 //   gracePeriodSeconds: 300          # after exhaustion: 402, then removal
 //   maxBundleBytes: 1073741824
+//   sandbox:                         # the tenant sandbox (docs/runc-host.md); never per tenant
+//     seccomp: {allow: [ptrace]}     # relax groups of the default seccomp profile
+//     egress: {allow: [10.0.5.0/24]} # private destinations instances may reach anyway
+//     nameservers: [10.0.0.2]        # instances' DNS (default: the host's, minus loopback)
+//     userNamespaces: true           # one uid range per deployment (default true)
+//     diskQuotas: true               # a size-limited disk per instance (default true)
+//     defaultStorage: 1Gi            # an instance's disk when its manifest sets none
 //   bidding:                         # answer orders with bids (docs/bidengine.md)
 //     bidTtlSeconds: 300
 //     pricingFile: pricing.yaml      # or strategy/scale/script inline; the file is watched
@@ -35,6 +42,7 @@
 #include "common/status.hpp"
 #include "ledger/types.hpp"
 #include "provider/bidengine/bidding_config.hpp"
+#include "runtime/runtime.hpp"
 
 namespace mercato::provider {
 
@@ -54,6 +62,7 @@ struct ProviderConfig {
   int64_t graceMs = 300'000;
   int64_t maxBundleBytes = int64_t{1} << 30;
   std::optional<bidengine::BiddingConfig> bidding;  // the bid engine runs when set
+  runtime::SandboxConfig sandbox;                   // handed to the cluster backend
 };
 
 Result<ProviderConfig> loadProviderConfig(const std::string& path);

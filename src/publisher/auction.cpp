@@ -11,7 +11,8 @@ ledger::OrderRequirements orderRequirementsFor(const manifest::Manifest& m,
                                                std::map<std::string, std::string> attributes) {
   ledger::OrderRequirements r;
   for (const auto& c : m.components)
-    r.resources.push_back({c.name, c.cpuMillis, c.memoryBytes, 0, std::max(1, c.scaling.max)});
+    r.resources.push_back(
+        {c.name, c.cpuMillis, c.memoryBytes, c.storageBytes, std::max(1, c.scaling.max)});
   r.attributes = std::move(attributes);
   return r;
 }

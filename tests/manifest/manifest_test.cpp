@@ -191,7 +191,13 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"unknown resource",
                   withComponent("    image: busybox\n    resources: {gpu: 1}\n"),
                   "app.yaml:6: components[0].resources.gpu: unknown key (allowed here: cpu, "
-                  "memory)"},
+                  "memory, storage)"},
+        ErrorCase{"storage too small",
+                  withComponent("    image: busybox\n    resources:\n      storage: 1Mi\n"),
+                  "app.yaml:7: components[0].resources.storage: 1Mi is out of range"},
+        ErrorCase{"storage not a size",
+                  withComponent("    image: busybox\n    resources:\n      storage: lots\n"),
+                  "app.yaml:7: components[0].resources.storage: 'lots' is not a storage quantity"},
         ErrorCase{"port range",
                   withComponent("    image: busybox\n    expose:\n      port: 70000\n"),
                   "app.yaml:7: components[0].expose.port: 70000 is out of range (expected 1 to "

@@ -80,3 +80,46 @@ TEST(ProviderConfigTest, ErrorsNameTheFieldAndLine) {
 
 }  // namespace
 }  // namespace mercato::provider
+
+namespace mercato::provider {
+namespace {
+
+TEST(ProviderConfigTest, SandboxIsTheProvidersAndChecked) {
+  auto c = parseProviderConfig(
+      "sandbox:\n"
+      "  seccomp: {allow: [ptrace]}\n"
+      "  egress: {allow: [10.0.5.0/24, 'fd00:1::/64']}\n"
+      "  nameservers: [10.0.0.2]\n"
+      "  diskQuotas: false\n"
+      "  defaultStorage: 2Gi\n",
+      "p.yaml");
+  ASSERT_TRUE(c.isOk()) << c.status().message();
+  EXPECT_EQ(c->sandbox.seccompAllow, std::vector<std::string>{"ptrace"});
+  EXPECT_EQ(c->sandbox.egressAllow, (std::vector<std::string>{"10.0.5.0/24", "fd00:1::/64"}));
+  EXPECT_EQ(c->sandbox.nameservers, std::vector<std::string>{"10.0.0.2"});
+  EXPECT_TRUE(c->sandbox.userNamespaces);  // the default stays
+  EXPECT_FALSE(c->sandbox.diskQuotas);
+  EXPECT_EQ(c->sandbox.defaultStorageBytes, int64_t{2} << 30);
+
+  auto none = parseProviderConfig("backend: runc\n", "p.yaml");
+  ASSERT_TRUE(none.isOk());
+  EXPECT_TRUE(none->sandbox.seccompAllow.empty());
+  EXPECT_TRUE(none->sandbox.userNamespaces);
+  EXPECT_TRUE(none->sandbox.diskQuotas);
+
+  auto typo = parseProviderConfig("sandbox:\n  secomp: {allow: [ptrace]}\n", "p.yaml");
+  ASSERT_FALSE(typo.isOk());
+  EXPECT_NE(typo.status().message().find("p.yaml:2"), std::string::npos) << typo.status().message();
+  EXPECT_NE(typo.status().message().find("secomp"), std::string::npos);
+  auto scalar = parseProviderConfig("sandbox:\n  egress: {allow: 10.0.0.0/8}\n", "p.yaml");
+  ASSERT_FALSE(scalar.isOk());
+  EXPECT_NE(scalar.status().message().find("sandbox.egress.allow: expected a list of a CIDR"),
+            std::string::npos)
+      << scalar.status().message();
+  auto small = parseProviderConfig("sandbox:\n  defaultStorage: 1Mi\n", "p.yaml");
+  ASSERT_FALSE(small.isOk());
+  EXPECT_NE(small.status().message().find("sandbox.defaultStorage"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mercato::provider
