@@ -167,10 +167,32 @@ TEST_F(SandboxRuntimeTest, MountinfoAndStatusShowNoHostPaths) {
   EXPECT_THAT(mountinfo, HasSubstr("lowerdir=lower,upperdir=disk/upper,workdir=disk/work"));
   std::string self = run("paths", "cat /proc/1/cmdline /proc/self/environ | tr '\\0' ' '");
   EXPECT_THAT(self, Not(HasSubstr(dataDir_)));
-  auto st = rt_->status("paths");
-  ASSERT_TRUE(st.isOk());
-  for (const auto& svc : st->services)
-    for (const auto& i : svc.instances) EXPECT_THAT(i.message, Not(HasSubstr(dataDir_)));
+  // A failed exec: runc's own error (it names the bundle and the data dir) comes back cleaned.
+  ExecRequest x;
+  x.deployment = "paths";
+  x.args = {"/no/such/binary"};
+  auto bad = rt_->exec(x);
+  std::string shown = bad.isOk() ? bad->stdoutText + bad->stderrText : bad.status().message();
+  EXPECT_TRUE(!bad.isOk() || bad->exitCode != 0);
+  EXPECT_THAT(shown, Not(HasSubstr(dataDir_)));
+  EXPECT_THAT(shown, Not(HasSubstr("--root")));
+
+  // A container that can't start: the status and the events say why without host paths.
+  auto broken = web("broken");
+  broken.services[0].command = {"/no/such/entrypoint"};
+  (void)rt_->deploy(broken);
+  std::string message;
+  for (int i = 0; i < 100 && message.empty(); ++i) {
+    std::this_thread::sleep_for(50ms);
+    auto st = rt_->status("broken");
+    if (st.isOk() && !st->services.empty() && !st->services[0].instances.empty())
+      message = st->services[0].instances[0].message;
+  }
+  EXPECT_THAT(message, HasSubstr("no such file"));
+  EXPECT_THAT(message, Not(HasSubstr(dataDir_)));
+  auto evs = rt_->events(0, 1000, 0);
+  ASSERT_TRUE(evs.isOk());
+  for (const auto& e : *evs) EXPECT_THAT(e.message, Not(HasSubstr(dataDir_)));
 }
 
 TEST_F(SandboxRuntimeTest, ProcSysIsNotWritable) {

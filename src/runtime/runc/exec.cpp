@@ -152,7 +152,9 @@ Result<ExecResult> RuncRuntime::exec(const ExecRequest& request) {
   host::ExecOptions eo;
   eo.args = request.args;
   eo.timeout = request.timeout;
-  ASSIGN_OR_RETURN(auto r, runc_->exec(target.containerId, eo));
+  auto ran = runc_->exec(target.containerId, eo);
+  if (!ran.isOk()) return forTenant(ran.status());
+  auto& r = *ran;
   if (r.timedOut) {
     return deadlineExceeded("exec: timed out after " + std::to_string(request.timeout.count()) +
                             " ms");
@@ -161,6 +163,9 @@ Result<ExecResult> RuncRuntime::exec(const ExecRequest& request) {
   out.exitCode = r.exitCode;
   out.stdoutText = std::move(r.stdoutData);
   out.stderrText = std::move(r.stderrData);
+  // runc's own failure (exit 255, its log format on stderr) names host paths.
+  if (out.exitCode == 255 && out.stderrText.find("level=error") != std::string::npos)
+    out.stderrText = forTenant(std::move(out.stderrText));
   return out;
 }
 
@@ -180,7 +185,7 @@ Result<std::unique_ptr<ExecSession>> RuncRuntime::startExec(const ExecSessionReq
     const std::string processFile = pidFile + ".process.json";
     if (Status s = writeTtyProcess(target.bundleDir, request, processFile); !s.isOk()) {
       unlink(processFile.c_str());
-      return s;
+      return forTenant(s);
     }
     o.argv.insert(o.argv.end(), {"--tty", "--process", processFile, target.containerId});
   } else {
@@ -213,7 +218,9 @@ Result<std::unique_ptr<ExecSession>> RuncRuntime::startExec(const ExecSessionReq
     }
   };
   auto session = std::make_unique<RuncExecSession>(target.instanceId, pidFile);
-  ASSIGN_OR_RETURN(auto process, host::InteractiveProcess::start(std::move(o)));
+  auto started = host::InteractiveProcess::start(std::move(o));
+  if (!started.isOk()) return forTenant(started.status());
+  auto process = std::move(*started);
   session->attach(std::move(process));
   return std::unique_ptr<ExecSession>(std::move(session));
 }

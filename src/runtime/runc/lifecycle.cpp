@@ -338,12 +338,14 @@ Status RuncRuntime::launch(Deployment& d, const ServiceSpec& svc, Instance& inst
 
   auto fail = [&](const Status& s) -> Status {
     teardownGeneration(inst);
+    spdlog::warn("runtime: {} failed to start: {}", row.id, s.message());
+    Status shown = forTenant(s);  // status, events and callers reach the tenant
     row.state = "failed";
     row.finishedAtMs = clock_.nowMillis();
-    row.message = s.message();
+    row.message = shown.message();
     persist(inst);
-    emit(row.deployment, row.service, row.id, "failed", s.message());
-    return s;
+    emit(row.deployment, row.service, row.id, "failed", shown.message());
+    return shown;
   };
 
   // The instance's layers: its own size-limited disk for everything it writes, and the image

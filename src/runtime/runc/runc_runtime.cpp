@@ -8,7 +8,9 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+
 #include <unistd.h>
+#include <regex>
 
 #include <csignal>
 #include <filesystem>
@@ -333,6 +335,25 @@ Status RuncRuntime::recover() {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
+
+std::string RuncRuntime::forTenant(std::string message) const {
+  static const std::regex commandLine("`[^`]*`");
+  static const std::regex execPidFile("/tmp/mercato-exec-[0-9-]+\\.pid[A-Za-z.]*");
+  message = std::regex_replace(message, commandLine, "(a host command)");
+  message = std::regex_replace(message, execPidFile, "(a host file)");
+  for (size_t at; (at = message.find(config_.dataDir)) != std::string::npos;) {
+    size_t end = at + config_.dataDir.size();
+    while (end < message.size() && message[end] != ' ' && message[end] != ':' &&
+           message[end] != '"' && message[end] != ',' && message[end] != '\'')
+      ++end;
+    message.replace(at, end - at, "(a host path)");
+  }
+  return message;
+}
+
+Status RuncRuntime::forTenant(const Status& s) const {
+  return s.isOk() ? s : Status(s.code(), forTenant(s.message()));
+}
 
 std::shared_ptr<RuncRuntime::Deployment> RuncRuntime::findDeployment(const std::string& id) {
   std::lock_guard lock(mu_);

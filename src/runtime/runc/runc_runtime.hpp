@@ -86,6 +86,10 @@ class RuncRuntime final : public Runtime {
   void sample(Instance& inst, bool final);
   Status rollbackDeploy(const std::shared_ptr<Deployment>& d);
   // The deployment's user namespace file ("" without user namespaces), made if missing.
+  // What a tenant may see of a host-side message: no command lines of our helpers (runc, ip,
+  // CNI) and no path under the data dir (the operator's log keeps the full text).
+  std::string forTenant(std::string message) const;
+  Status forTenant(const Status& s) const;
   std::string usernsPathOf(const Deployment& d) const;
   Status ensureUserns(Deployment& d);
   // Drops the deployment's user namespace and its id-range claim once none of its files is left.
