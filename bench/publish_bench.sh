@@ -14,6 +14,7 @@ IDLE_DEPLOYMENTS=${3:-20}
 export BIN_DIR
 source "$(dirname "$0")/../tests/integration/lib.sh"
 [ "$(id -u)" -eq 0 ] || { echo "needs root (runc)" >&2; exit 2; }
+chmod 711 "$WORK"  # the provider's data dir is below: container root (user namespaces) passes
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 pct() { sort -n | awk -v p="$1" '{a[NR]=$1} END {i=int(p*(NR-1)+0.5)+1; print a[i]}'; }
 

@@ -22,6 +22,9 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mercato-demo.XXXXXX")
+# With user namespaces a container's root is an unprivileged host uid that must pass through
+# every directory above the runtime's data dir: searchable, not listable, by others.
+chmod 711 "$WORK"
 chmod 711 "$WORK"  # container root (an unprivileged uid, user namespaces) passes through it
 RT="$WORK/node/runtime"  # the runtime's data dir inside mercatod's (apps/mercatod/node.cpp)
 NODE_PID="" REG_PID="" CLEANED="" BRIDGES="" FG_PID=""

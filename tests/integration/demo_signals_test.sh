@@ -21,6 +21,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 DEMO=${DEMO_SCRIPT:-$ROOT/scripts/demo.sh}  # another demo script to check (to see this test fail)
 T=$(mktemp -d /tmp/mercato-demotest.XXXXXX)
+chmod 711 "$T"  # above the demo's data dir: container root (user namespaces) must pass through
 DEMO_PID=""
 # A demo still running when this test ends (a failed check) gets one TERM and 90 s, then KILL.
 finish() {
@@ -57,7 +58,7 @@ processes_naming() {  # DIR: pids whose command line contains DIR
 run_case() {
   local name=$1; shift
   RUN="$T/$name"
-  mkdir -p "$RUN/tmp"
+  mkdir -p -m 711 "$RUN" "$RUN/tmp"
   echo "== $name: starting the demo"
   # As a terminal's foreground job: its own process group (setsid), and SIGINT not ignored. A
   # background job of a script starts with SIGINT ignored, which bash then can't trap; perl
