@@ -1,7 +1,10 @@
 // Runtime benchmarks on real components (root, runc, CNI, docker-registry):
 //   start     — deploy() until the instance's HTTP port answers, over N starts with a warm image
-//               cache; in the same run a bare `runc run -d` of the same image and hardened
-//               config (host network, no shim, no CNI, no overlay) as the physical limit.
+//               cache, with the tenant sandbox on (seccomp, user namespace, disk quota); in the
+//               same run a bare `runc run -d` of the same image and hardened config without
+//               seccomp (host network, no shim, no CNI, no user namespace, no disk) as the
+//               physical limit, and the same with seccomp. --ablations adds starts without the
+//               disk quota and without the user namespace: the differences are their costs.
 //   metering  — CPU-seconds reported by the runtime against known CPU burns.
 // Prints a table and a JSON line per mode. See bench/RESULTS.md.
 // Any failure (of ours or of the bare-runc reference) exits 1 with the reason and prints no
@@ -88,36 +91,78 @@ std::string instanceIp(Runtime& rt, const std::string& dep) {
   return "";
 }
 
-int runStart(Runtime& rt, runc::RuncRuntime& rr, const std::string& image, int runs) {
-  // Warm the image cache (and the first-bridge path) outside the measurement.
-  if (Status s = rt.deploy(webSpec("warm", image)); !s.isOk()) {
-    std::fprintf(stderr, "warm deploy: %s\n", s.message().c_str());
-    return 1;
-  }
-  if (Status s = rt.remove("warm"); !s.isOk()) {
-    std::fprintf(stderr, "remove warm: %s\n", s.message().c_str());
-    return 1;
-  }
+// One start of ours: deploy() until the instance answers HTTP; the deployment is removed after.
+Result<double> timeOneStart(Runtime& rt, const std::string& id, const std::string& image) {
+  Defer removeIt{[&] { (void)rt.remove(id); }};
+  auto t0 = Clk::now();
+  RETURN_IF_ERROR(rt.deploy(webSpec(id, image)));
+  std::string ip = instanceIp(rt, id);
+  if (ip.empty() || !waitHttp(ip + ":8080")) return internalError(id + " never answered");
+  return ms(Clk::now() - t0);
+}
 
-  std::vector<double> ours;
-  for (int i = 0; i < runs; ++i) {
-    std::string id = "start-" + std::to_string(i);
-    Defer removeIt{[&] { (void)rt.remove(id); }};
-    auto t0 = Clk::now();
-    if (Status s = rt.deploy(webSpec(id, image)); !s.isOk()) {
-      std::fprintf(stderr, "deploy %s: %s\n", id.c_str(), s.message().c_str());
+// One bare `runc run -d` of the same image rootfs (overlay) and hardened config, host network:
+// the physical limit. `seccomp`: with the default profile (its cost alone).
+Result<double> timeOneBare(runc::RuncRuntime& rr, const image::Image& img, const std::string& dir,
+                           int i, bool seccomp) {
+  std::string bundle = dir + "/b" + std::to_string(i);
+  ASSIGN_OR_RETURN(auto rootfs, rr.images().prepareRootfs(img, bundle));
+  Defer releaseRootfs{[&] { (void)rr.images().releaseRootfs(bundle); }};
+  host::ContainerConfig cc;
+  cc.id = "mct-bare-" + std::to_string(::getpid()) + "-" + std::to_string(i);
+  cc.rootfs = rootfs;
+  cc.args = img.config.entrypoint;
+  int port = 20000 + (::getpid() % 20000) + i % 1000;
+  cc.env = {"PORT=" + std::to_string(port)};
+  cc.memoryBytes = 64 << 20;
+  cc.seccomp = seccomp;
+  ASSIGN_OR_RETURN(auto spec, host::makeOciSpec(cc));
+  auto& nss = spec["linux"]["namespaces"];
+  for (auto it = nss.begin(); it != nss.end();)
+    it = (*it)["type"] == "network" ? nss.erase(it) : it + 1;
+  RETURN_IF_ERROR(host::writeBundleConfig(bundle, spec));
+  // Deleted however this iteration ends (runc delete -f of a container that never started is a
+  // harmless error).
+  Defer deleteIt{[&] {
+    ProcessSpec k;
+    k.argv = {"runc", "--root", dir + "/runc", "delete", "-f", cc.id};
+    k.timeout = std::chrono::seconds(30);
+    (void)runProcess(k);
+  }};
+  auto t0 = Clk::now();
+  ProcessSpec p;
+  // The detached container inherits runc's stdio: send it to /dev/null, or the pipes that
+  // runProcess reads would stay open for the container's life.
+  p.argv = {"/bin/sh", "-c",
+            "exec runc --root " + dir + "/runc run -d --bundle " + bundle + " " + cc.id +
+                " </dev/null >/dev/null 2>&1"};
+  p.timeout = std::chrono::seconds(30);
+  ASSIGN_OR_RETURN(auto r, runProcess(p));
+  if (!r.ok()) return internalError("`runc run -d` failed: " + r.describe() + " " + r.err);
+  if (!waitHttp("127.0.0.1:" + std::to_string(port)))
+    return internalError("container " + cc.id + " never answered on port " + std::to_string(port));
+  return ms(Clk::now() - t0);
+}
+
+struct Variant {
+  std::string name;
+  Runtime* rt;
+  std::vector<double> ms;
+};
+
+// Starts are interleaved across the variants and the references, one of each per round, so that
+// the machine's noise falls on all of them alike.
+int runStart(std::vector<Variant>& ours, runc::RuncRuntime& rr, const std::string& image,
+             int runs) {
+  for (auto& v : ours) {
+    // Warm the image cache (and the first-bridge path, the disk template) outside the timing.
+    auto warm = timeOneStart(*v.rt, "warm", image);
+    if (!warm.isOk()) {
+      std::fprintf(stderr, "%s: warm start: %s\n", v.name.c_str(), warm.status().message().c_str());
       return 1;
     }
-    std::string ip = instanceIp(rt, id);
-    if (ip.empty() || !waitHttp(ip + ":8080")) {
-      std::fprintf(stderr, "%s never answered\n", id.c_str());
-      return 1;
-    }
-    ours.push_back(ms(Clk::now() - t0));
   }
-
-  // Bare runc: the same image rootfs (overlay), the same hardened config, host network. It is
-  // the reference of the ratio: when it does not run, there is no ratio to print.
+  // The references: when they do not run, there is no ratio to print.
   auto img = rr.images().find(image);
   if (!img.isOk()) {
     std::fprintf(stderr, "reference (bare runc): image %s: %s\n", image.c_str(),
@@ -129,74 +174,43 @@ int runStart(Runtime& rt, runc::RuncRuntime& rr, const std::string& image, int r
     std::error_code ec;
     fs::remove_all(dir, ec);
   }};
-  std::vector<double> bare;
+  std::vector<double> bare, bareSeccomp;
   for (int i = 0; i < runs; ++i) {
-    std::string bundle = dir + "/b" + std::to_string(i);
-    auto rootfs = rr.images().prepareRootfs(*img, bundle);
-    if (!rootfs.isOk()) {
-      std::fprintf(stderr, "reference (bare runc): rootfs: %s\n",
-                   rootfs.status().toString().c_str());
-      return 1;
+    for (auto& v : ours) {
+      auto t = timeOneStart(*v.rt, "start-" + std::to_string(i), image);
+      if (!t.isOk()) {
+        std::fprintf(stderr, "%s: %s\n", v.name.c_str(), t.status().message().c_str());
+        return 1;
+      }
+      v.ms.push_back(*t);
     }
-    Defer releaseRootfs{[&] { (void)rr.images().releaseRootfs(bundle); }};
-    host::ContainerConfig cc;
-    cc.id = "mct-bare-" + std::to_string(::getpid()) + "-" + std::to_string(i);
-    cc.rootfs = *rootfs;
-    cc.args = img->config.entrypoint;
-    int port = 20000 + (::getpid() % 20000) + i;
-    cc.env = {"PORT=" + std::to_string(port)};
-    cc.memoryBytes = 64 << 20;
-    auto spec = host::makeOciSpec(cc);
-    if (!spec.isOk()) {
-      std::fprintf(stderr, "reference (bare runc): spec: %s\n", spec.status().toString().c_str());
-      return 1;
+    for (bool seccomp : {false, true}) {
+      auto t = timeOneBare(rr, *img, dir, 2 * i + (seccomp ? 1 : 0), seccomp);
+      if (!t.isOk()) {
+        std::fprintf(stderr, "reference (bare runc%s): %s\n", seccomp ? " + seccomp" : "",
+                     t.status().toString().c_str());
+        return 1;
+      }
+      (seccomp ? bareSeccomp : bare).push_back(*t);
     }
-    auto& nss = (*spec)["linux"]["namespaces"];
-    for (auto it = nss.begin(); it != nss.end();)
-      it = (*it)["type"] == "network" ? nss.erase(it) : it + 1;
-    if (Status st = host::writeBundleConfig(bundle, *spec); !st.isOk()) {
-      std::fprintf(stderr, "reference (bare runc): bundle: %s\n", st.toString().c_str());
-      return 1;
-    }
-    // Deleted however this iteration ends (runc delete -f of a container that never started
-    // is a harmless error).
-    Defer deleteIt{[&] {
-      ProcessSpec k;
-      k.argv = {"runc", "--root", dir + "/runc", "delete", "-f", cc.id};
-      k.timeout = std::chrono::seconds(30);
-      (void)runProcess(k);
-    }};
-    auto t0 = Clk::now();
-    ProcessSpec p;
-    // The detached container inherits runc's stdio: send it to /dev/null, or the pipes that
-    // runProcess reads would stay open for the container's life.
-    p.argv = {"/bin/sh", "-c",
-              "exec runc --root " + dir + "/runc run -d --bundle " + bundle + " " + cc.id +
-                  " </dev/null >/dev/null 2>&1"};
-    p.timeout = std::chrono::seconds(30);
-    auto r = runProcess(p);
-    if (!r.isOk() || !r->ok()) {
-      std::fprintf(
-          stderr, "reference (bare runc): `runc run -d` failed: %s\n",
-          r.isOk() ? (r->describe() + " " + r->err).c_str() : r.status().toString().c_str());
-      return 1;
-    }
-    if (!waitHttp("127.0.0.1:" + std::to_string(port))) {
-      std::fprintf(stderr, "reference (bare runc): container %s never answered on port %d\n",
-                   cc.id.c_str(), port);
-      return 1;
-    }
-    bare.push_back(ms(Clk::now() - t0));
   }
-  double p50 = percentile(ours, 0.5), p99 = percentile(ours, 0.99);
   double b50 = percentile(bare, 0.5), b99 = percentile(bare, 0.99);
-  std::printf("%-28s %10s %10s\n", "start latency (ms)", "p50", "p99");
-  std::printf("%-28s %10.1f %10.1f\n", "mercato deploy -> HTTP 200", p50, p99);
-  std::printf("%-28s %10.1f %10.1f\n", "bare runc run -d -> HTTP", b50, b99);
-  std::printf("%-28s %10.2f %10.2f\n", "ratio", p50 / b50, p99 / b99);
-  nlohmann::json j = {{"mode", "start"},      {"runs", runs},     {"p50Ms", p50},
-                      {"p99Ms", p99},         {"bareP50Ms", b50}, {"bareP99Ms", b99},
-                      {"ratioP50", p50 / b50}};
+  std::printf("%-44s %10s %10s %8s\n", "start latency (ms)", "p50", "p99", "x bare");
+  nlohmann::json variants = nlohmann::json::object();
+  for (const auto& v : ours) {
+    double p50 = percentile(v.ms, 0.5), p99 = percentile(v.ms, 0.99);
+    std::printf("%-44s %10.1f %10.1f %8.2f\n", ("mercato deploy -> HTTP 200, " + v.name).c_str(),
+                p50, p99, p50 / b50);
+    variants[v.name] = {{"p50Ms", p50}, {"p99Ms", p99}, {"ratioP50", p50 / b50}};
+  }
+  double s50 = percentile(bareSeccomp, 0.5), s99 = percentile(bareSeccomp, 0.99);
+  std::printf("%-44s %10.1f %10.1f %8.2f\n", "bare runc run -d -> HTTP, seccomp", s50, s99,
+              s50 / b50);
+  std::printf("%-44s %10.1f %10.1f %8.2f\n", "bare runc run -d -> HTTP (the reference)", b50, b99,
+              1.0);
+  nlohmann::json j = {{"mode", "start"},        {"runs", runs},     {"variants", variants},
+                      {"bareP50Ms", b50},       {"bareP99Ms", b99}, {"bareSeccompP50Ms", s50},
+                      {"bareSeccompP99Ms", s99}};
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }
@@ -261,6 +275,9 @@ int main(int argc, char** argv) {
   int runs = 50;
   app.add_option("--mode", mode, "start | metering | all");
   app.add_option("--runs", runs, "starts to time")->check(CLI::PositiveNumber);
+  bool ablations = false;
+  app.add_flag("--ablations", ablations,
+               "also time starts without the disk quota and without the user namespace");
   CLI11_PARSE(app, argc, argv);
   if (::geteuid() != 0) {
     std::fprintf(stderr, "runtime_bench needs root (runc, CNI)\n");
@@ -271,20 +288,43 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sample environment: %s\n", env.error().c_str());
     return 1;
   }
-  std::string dataDir = testing_support::makeTempDir("mct-bench");
-  RuntimeConfig c;
-  c.dataDir = dataDir;
-  c.clock = &systemClock();
-  c.subnetPool = testing_support::uniqueSubnetPool();
-  auto rt = runc::RuncRuntime::create(c);
-  if (!rt.isOk()) {
-    std::fprintf(stderr, "runtime: %s\n", rt.status().message().c_str());
-    return 1;
+  // The sandbox as shipped, then without each of its parts: the difference is the part's cost.
+  struct Setup {
+    const char* name;
+    bool userns, quota;
+  };
+  std::vector<Setup> setups = {{"sandbox (seccomp+userns+disk)", true, true}};
+  if (ablations) {
+    setups.push_back({"without the disk quota", true, false});
+    setups.push_back({"without the user namespace", false, true});
+  }
+  std::vector<std::string> dirs;
+  std::vector<std::unique_ptr<runc::RuncRuntime>> runtimes;
+  Defer cleanup{[&] {
+    runtimes.clear();
+    std::error_code ec;
+    for (const auto& d : dirs) fs::remove_all(d, ec);
+  }};
+  std::vector<Variant> variants;
+  for (size_t k = 0; k < setups.size(); ++k) {
+    dirs.push_back(testing_support::makeTempDir("mct-bench"));
+    RuntimeConfig c;
+    c.dataDir = dirs.back();
+    c.clock = &systemClock();
+    c.subnetPool = "10." + std::to_string(100 + (::getpid() + 37 * k) % 150) + ".0.0/16";
+    c.sandbox.userNamespaces = setups[k].userns;
+    c.sandbox.diskQuotas = setups[k].quota;
+    auto rt = runc::RuncRuntime::create(c);
+    if (!rt.isOk()) {
+      std::fprintf(stderr, "runtime (%s): %s\n", setups[k].name, rt.status().message().c_str());
+      return 1;
+    }
+    runtimes.push_back(std::move(*rt));
+    variants.push_back({setups[k].name, runtimes.back().get(), {}});
   }
   int rc = 0;
-  if (mode == "start" || mode == "all") rc |= runStart(**rt, **rt, env.sampleRef(), runs);
-  if (mode == "metering" || mode == "all") rc |= runMetering(**rt, env.sampleRef());
-  rt->reset();
-  fs::remove_all(dataDir);
+  if (mode == "start" || mode == "all")
+    rc |= runStart(variants, *runtimes.front(), env.sampleRef(), runs);
+  if (mode == "metering" || mode == "all") rc |= runMetering(*runtimes.front(), env.sampleRef());
   return rc;
 }
