@@ -80,6 +80,15 @@ TEST(RuntimeRecoveryTest, KillNineThenReadoptRestartAndRemoveOrphans) {
                      << "\n  sampleIntervalMs: 200\n";
   std::string data = dir + "/data";
   std::vector<std::string> args = {"--config", cfg};  // DaemonProcess adds --data-dir, --listen
+  // On any exit (a failed ASSERT too), after the daemons below are gone: nothing may outlive
+  // the test, neither containers nor the deployment's bridge and NAT rules.
+  struct Cleanup {
+    std::string runtimeDir;
+    ~Cleanup() {
+      std::string errors = testing_support::removeAllDeployments(runtimeDir);
+      EXPECT_EQ(errors, "") << "cleaning up " << runtimeDir;
+    }
+  } cleanup{data + "/runtime"};
 
   testing::DaemonProcess d1(MERCATOD_PATH, data, args);
   ASSERT_TRUE(d1.start());
@@ -125,6 +134,18 @@ TEST(RuntimeRecoveryTest, KillNineThenReadoptRestartAndRemoveOrphans) {
   ASSERT_TRUE(runProcess(addNs)->ok());
   std::string orphanDir = data + "/runtime/instances/" + prefix + "-orphan-dir";
   fs::create_directories(orphanDir + "/rootfs");
+  // A bridge, with its NAT rule and IPAM dir, of a deployment the state no longer has (a crash
+  // in the middle of its removal).
+  std::string orphanBridge = testing_support::bridgeOf(data + "/runtime", "gone");
+  std::string orphanNet = "10.88." + std::to_string(::getpid() % 250) + ".0/24";
+  ProcessSpec addBridge;
+  addBridge.argv = {"ip", "link", "add", orphanBridge, "type", "bridge"};
+  ASSERT_TRUE(runProcess(addBridge)->ok());
+  ProcessSpec addNat;
+  addNat.argv = {"iptables", "-w", "-t", "nat",        "-A", "POSTROUTING", "-s",
+                 orphanNet,  "!",  "-o", orphanBridge, "-j", "MASQUERADE"};
+  ASSERT_TRUE(runProcess(addNat)->ok());
+  fs::create_directories(data + "/runtime/cni/" + orphanBridge);
   std::this_thread::sleep_for(300ms);
   EXPECT_TRUE(answers(ip0)) << "containers must outlive the daemon";
 
@@ -141,6 +162,10 @@ TEST(RuntimeRecoveryTest, KillNineThenReadoptRestartAndRemoveOrphans) {
   auto snap = testing_support::HostSnapshot::take();
   EXPECT_FALSE(snap.mentions(orphanNs));
   EXPECT_FALSE(fs::exists(orphanDir));
+  EXPECT_FALSE(snap.mentions(orphanBridge)) << "the orphan bridge and its NAT rule are removed";
+  EXPECT_FALSE(fs::exists(data + "/runtime/cni/" + orphanBridge));
+  std::string shopBridge = testing_support::bridgeOf(data + "/runtime", "shop");
+  EXPECT_TRUE(snap.mentions(shopBridge)) << "the live deployment keeps its bridge";
   auto evs = a2.call("GET", "/runtime/v1/events?after=0&limit=1000");
   ASSERT_TRUE(evs.isOk());
   std::set<std::string> types;
@@ -153,6 +178,7 @@ TEST(RuntimeRecoveryTest, KillNineThenReadoptRestartAndRemoveOrphans) {
   EXPECT_EQ(d2.terminate(), 0);
   auto after = testing_support::HostSnapshot::take();
   EXPECT_FALSE(after.mentions(prefix));
+  EXPECT_FALSE(after.mentions(shopBridge)) << "the bridge and its rules go with the deployment";
   EXPECT_THAT(after.leftoversOf(data + "/runtime"), ::testing::IsEmpty());
   fs::remove_all(dir);
 }

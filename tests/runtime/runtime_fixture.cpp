@@ -7,9 +7,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/clock.hpp"
 #include "common/subprocess.hpp"
 #include "fixtures.hpp"
+#include "runtime/runc/host/network.hpp"
 #include "runtime/runc/runc_runtime.hpp"
+#include "runtime/runtime.hpp"
 
 namespace mercato::runtime::testing_support {
 
@@ -54,6 +57,25 @@ std::string SampleEnvironment::registryHost() const { return impl_->registry.hos
 
 bool linkExists(const std::string& name) { return fs::exists("/sys/class/net/" + name); }
 
+std::string bridgeOf(const std::string& dataDir, const std::string& deployment) {
+  return runtime::host::bridgeNameFor(prefixOf(dataDir) + "/" + deployment);
+}
+
+std::string removeAllDeployments(const std::string& dataDir) {
+  if (!fs::exists(dataDir)) return "";
+  RuntimeConfig c;
+  c.dataDir = dataDir;
+  c.clock = &systemClock();
+  auto rt = createRuntime(c);  // recovers: re-adopts what runs, removes orphans
+  if (!rt.isOk()) return "runtime over " + dataDir + ": " + rt.status().message();
+  auto all = (*rt)->list();
+  if (!all.isOk()) return all.status().message();
+  std::string errors;
+  for (const auto& d : *all)
+    if (Status s = (*rt)->remove(d.id); !s.isOk()) errors += d.id + ": " + s.message() + "; ";
+  return errors;
+}
+
 namespace {
 std::vector<std::string> lines(const std::vector<std::string>& argv) {
   std::vector<std::string> out;
@@ -80,12 +102,12 @@ HostSnapshot HostSnapshot::take() {
   }
   std::ifstream mi("/proc/self/mountinfo");
   for (std::string l; std::getline(mi, l);) s.mounts.push_back(l);
-  s.iptables = lines({"iptables", "-S"});
+  s.iptables = lines({"iptables-save"});  // filter and nat: isolation and NAT rules
   return s;
 }
 
 bool HostSnapshot::mentions(const std::string& needle) const {
-  for (const auto* v : {&netns, &links, &cgroups, &mounts})
+  for (const auto* v : {&netns, &links, &cgroups, &mounts, &iptables})
     for (const auto& x : *v)
       if (x.find(needle) != std::string::npos) return true;
   return false;

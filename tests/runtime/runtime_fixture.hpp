@@ -32,11 +32,17 @@ std::string uniqueSubnetPool();
 // The runtime's name prefix for a data dir (RuncRuntime::namePrefixFor).
 std::string prefixOf(const std::string& dataDir);
 bool linkExists(const std::string& name);
+// The bridge of `deployment` in the runtime at dataDir (RuncRuntime names it so).
+std::string bridgeOf(const std::string& dataDir, const std::string& deployment);
+// Brings a runtime up over dataDir (whose daemon must be gone) and removes every deployment it
+// finds, with whatever they left on the host: a test's cleanup on any exit, so a failed assertion
+// leaves no bridge, NAT rule or container behind. Returns "" or what failed.
+std::string removeAllDeployments(const std::string& dataDir);
 
 struct HostSnapshot {
   std::vector<std::string> netns, links, cgroups, mounts, runcRoots, iptables;
   static HostSnapshot take();
-  // True when any netns, link, cgroup or mount name contains `needle`.
+  // True when any netns, link, cgroup, mount or iptables rule (filter, nat) contains `needle`.
   bool mentions(const std::string& needle) const;
   // Mounts below dataDir and non-empty instance dirs: what a clean runtime leaves none of.
   std::vector<std::string> leftoversOf(const std::string& dataDir) const;

@@ -38,8 +38,19 @@ class RuntimeTestBase : public ::testing::Test {
   void TearDown() override {
     if (rt_) {
       auto all = rt_->list();
-      if (all.isOk())
+      if (all.isOk()) {
         for (const auto& d : *all) (void)rt_->remove(d.id);
+        // A deployment's bridge and its NAT and filter rules go with it.
+        auto host = HostSnapshot::take();
+        for (const auto& d : *all)
+          EXPECT_FALSE(host.mentions(bridgeOf(dataDir_, d.id)))
+              << "deployment " << d.id << " left its bridge " << bridgeOf(dataDir_, d.id);
+        // Every bridge the runtime made (it keeps an IPAM dir per bridge) is gone too, also
+        // those of deployments the test removed itself.
+        std::error_code ec;
+        for (const auto& e : std::filesystem::directory_iterator(dataDir_ + "/cni", ec))
+          ADD_FAILURE() << "bridge " << e.path().filename().string() << " left behind";
+      }
       rt_.reset();
     }
     std::error_code ec;

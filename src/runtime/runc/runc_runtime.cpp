@@ -122,6 +122,8 @@ Status RuncRuntime::init() {
   // A provider's relaxation of the seccomp profile must name groups that exist.
   if (auto profile = host::seccompProfile(config_.sandbox.seccompAllow); !profile.isOk())
     return Status(profile.status().code(), "sandbox.seccomp.allow: " + profile.status().message());
+  RETURN_IF_ERROR(
+      host::checkNetworkPolicy(config_.sandbox.egressAllow, config_.sandbox.nameservers));
   if (config_.sandbox.userNamespaces) {
     // runc mounts the rootfs as the container's root, an unprivileged host uid: it must be able
     // to pass through the dirs above the instance dirs (search only: it can't list or read them).
@@ -304,6 +306,17 @@ Status RuncRuntime::recover() {
         continue;
       emit("", "", "", "orphan-removed", "cgroup " + path);
     }
+  }
+  // Bridges (with their NAT and filter rules) of deployments the state no longer has: a crash
+  // during remove(), or a removal whose bridge deletion failed. Ours are those with an IPAM dir.
+  std::set<std::string> knownBridges;
+  for (const auto& row : depRows) knownBridges.insert(row.bridge);  // readable spec or not
+  for (const auto& bridge : host::listBridges(config_.dataDir + "/cni")) {
+    if (knownBridges.count(bridge)) continue;
+    if (!warnIfError(host::removeBridge(bridge, config_.dataDir + "/cni"),
+                     "runtime: removing orphan bridge " + bridge))
+      continue;
+    emit("", "", "", "orphan-removed", "bridge " + bridge);
   }
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(fs::path(config_.dataDir) / "instances", ec)) {
