@@ -12,12 +12,14 @@
 #include <sstream>
 
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 
 #include "common/subprocess.hpp"
 #include "runtime/runc/host/metering.hpp"
 #include "runtime/runc/host/oci_spec.hpp"
 #include "runtime/runc/host/runc.hpp"
 #include "runtime/runc/host/shim.hpp"
+#include "runtime/runc/host/userns.hpp"
 #include "test_util.hpp"
 
 namespace mercato::runtime::host {
@@ -304,6 +306,53 @@ TEST_F(SandboxTest, ReadonlyProcSysHoldsEvenWithSysAdmin) {
   EXPECT_EQ(ref["remount_proc_sys_rw"], "ok") << lastOutput_;
   EXPECT_EQ(ref["mount_tmpfs"], "ok") << lastOutput_;
   EXPECT_EQ(ref["write"], "0") << lastOutput_;
+}
+
+// runc 1.1.5 lacks the 2025 fixes for its masking of /proc (CVE-2025-31133, -52565, -52881).
+// Even with no masked or read-only path and no seccomp filter at all, the user namespace keeps
+// container root out of the host's sysctls: /proc/sys belongs to the host's user namespace. The
+// reference without the user namespace shows the same spec would have been open.
+TEST_F(SandboxTest, UserNamespaceKeepsHostSysctlsReadOnlyWithoutMasksOrSeccomp) {
+  const IdRange ids{kIdPoolStart + 16383u * kIdRangeSize, kIdRangeSize};  // the pool's last
+  const std::string userns = dir_ / "userns";
+  ASSERT_TRUE(createUserns(userns, ids).isOk());
+  struct Cleanup {
+    std::string userns, lower;
+    ~Cleanup() {
+      ::umount2(lower.c_str(), MNT_DETACH);
+      (void)removeUserns(userns);
+    }
+  } cleanup{userns, dir_ / "lower"};
+  fs::create_directories(dir_ / "lower");
+  ASSERT_TRUE(idmapBind(rootfs_, dir_ / "lower", userns).isOk());
+  auto open = [](json& spec) {
+    spec["linux"].erase("maskedPaths");
+    spec["linux"].erase("readonlyPaths");
+  };
+  const std::string script =
+      "echo masks=$(grep -c ' /proc/sys ' /proc/self/mountinfo); "
+      "echo 1 > /proc/sys/vm/drop_caches 2>/dev/null; echo drop_caches=$?; "
+      "echo 1 > /proc/sys/kernel/sysrq 2>/dev/null; echo sysrq=$?; "
+      "echo map=$(cat /proc/self/uid_map)";
+  auto m = run(
+      script,
+      [&](ContainerConfig& c) {
+        c.seccomp = false;
+        c.rootfs = dir_ / "lower";
+        c.usernsPath = userns;
+        c.ids = ids;
+      },
+      open);
+  EXPECT_EQ(m["masks"], "0") << lastOutput_;
+  EXPECT_EQ(m["map"], "0 " + std::to_string(ids.hostBase) + " 65536") << lastOutput_;
+  EXPECT_NE(m["drop_caches"], "0") << lastOutput_;
+  EXPECT_NE(m["sysrq"], "0") << lastOutput_;
+
+  // Reference: no user namespace, same open spec: the (harmless) drop_caches write goes through.
+  auto ref = run(
+      "echo 1 > /proc/sys/vm/drop_caches; echo drop_caches=$?",
+      [](ContainerConfig& c) { c.seccomp = false; }, open);
+  EXPECT_EQ(ref["drop_caches"], "0") << lastOutput_;
 }
 
 }  // namespace
