@@ -18,6 +18,7 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -106,6 +107,10 @@ class Provider : public FacadeBackend {
   Status settle(DeploymentRecord d);
   void removeDeployment(DeploymentRecord& d, const std::string& reason);
   void registerGatewayRoutes(net::Router& router);
+  // Runs a handler's blocking work on the gateway's worker pool and sends its answer.
+  using GatewayWorker =
+      std::function<void(std::shared_ptr<net::ResponseWriter>, std::function<net::HttpResponse()>)>;
+  void registerUploadRoutes(net::Router& router, const GatewayWorker& onWorker);
   // The peak CPU and memory the non-removed `deployments` may occupy (their manifests' resources
   // x scaling.max): what intake checks capacity against and /status reports as allocated.
   static Result<ledger::Capacity> peakInUse(
