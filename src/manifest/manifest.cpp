@@ -770,7 +770,7 @@ Result<Manifest> manifestFromJson(const json& j) {
 
 runtime::DeploymentSpec toDeploymentSpec(
     const Manifest& m, const std::string& deploymentId, const std::string& owner,
-    const std::function<std::string(const Component&)>& imageFor) {
+    const std::function<std::string(const Component&)>& layoutFor) {
   runtime::DeploymentSpec spec;
   spec.id = deploymentId;
   spec.owner = owner;
@@ -779,7 +779,12 @@ runtime::DeploymentSpec toDeploymentSpec(
     runtime::ServiceSpec s;
     s.name = c.name;
     s.kind = runtime::WorkloadKind::kService;
-    s.image = imageFor ? imageFor(c) : c.image;
+    if (c.bundled()) {
+      s.image = "bundle:" + c.name;
+      if (layoutFor) s.imageLayout = layoutFor(c);
+    } else {
+      s.image = c.image;
+    }
     s.command = c.command;
     s.args = c.args;
     for (const auto& e : c.env) s.env.push_back({e.name, e.value, e.secret});

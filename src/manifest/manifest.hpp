@@ -132,10 +132,11 @@ nlohmann::json toJson(const Manifest& m, bool redactSecrets = false);
 Result<Manifest> manifestFromJson(const nlohmann::json& j);
 
 // The runtime spec for a deployment of this manifest. Each component becomes a service whose
-// replicas start at scaling.min; `imageFor(component)` may rewrite image references (a bundled
-// image becomes "oci-layout:<path where the provider stored it>").
+// replicas start at scaling.min. A bundled component's image is named "bundle:<component>" and
+// `layoutFor(component)` gives the path where the provider stored its layout (ServiceSpec::
+// imageLayout). A registry image is passed on as written and is only ever pulled.
 runtime::DeploymentSpec toDeploymentSpec(
     const Manifest& m, const std::string& deploymentId, const std::string& owner,
-    const std::function<std::string(const Component&)>& imageFor = nullptr);
+    const std::function<std::string(const Component&)>& layoutFor = nullptr);
 
 }  // namespace mercato::manifest

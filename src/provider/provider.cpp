@@ -324,11 +324,11 @@ Result<nlohmann::json> Provider::acceptBundle(std::string_view sealed) {
     if (ec) return internalError("bundle: storing image of " + component + ": " + ec.message());
     images[component] = dest;
   }
-  auto spec = manifest::toDeploymentSpec(
-      h.manifest, rec.id, h.publisher, [&](const manifest::Component& c) {
-        auto it = images.find(c.name);
-        return it != images.end() ? "oci-layout:" + it->second : c.image;
-      });
+  auto spec = manifest::toDeploymentSpec(h.manifest, rec.id, h.publisher,
+                                         [&](const manifest::Component& c) {
+                                           auto it = images.find(c.name);
+                                           return it != images.end() ? it->second : std::string();
+                                         });
   publisher::Receipt receipt;
   receipt.deploymentId = rec.id;
   receipt.escrowId = h.escrowId;

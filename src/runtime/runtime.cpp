@@ -105,6 +105,9 @@ Status validateSpec(const DeploymentSpec& spec) {
     where = "services." + s.name;
     if (!names.insert(s.name).second) return invalidArgument(where + ": duplicate service name");
     if (s.image.empty()) return invalidArgument(where + ".image: required");
+    if (!s.imageLayout.empty() && s.imageLayout[0] != '/')
+      return invalidArgument(where + ".imageLayout: '" + s.imageLayout +
+                             "' is not an absolute path");
     if (s.replicas < 0 || s.replicas > 1000)
       return invalidArgument(where + ".replicas: " + std::to_string(s.replicas) +
                              " is outside 0..1000");

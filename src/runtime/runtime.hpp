@@ -66,9 +66,14 @@ struct ResourceLimits {
 struct ServiceSpec {
   std::string name;  // [a-z0-9-]{1,32}
   WorkloadKind kind = WorkloadKind::kService;
-  // A registry reference ("127.0.0.1:5000/app/web:v1", "busybox@sha256:..."), or
-  // "oci-layout:<path>" for an image that arrived bundled as an OCI image layout (dir or tar).
+  // A registry reference ("127.0.0.1:5000/app/web:v1", "busybox@sha256:..."), always pulled,
+  // whatever it looks like. An image that arrived bundled is named by `imageLayout` instead.
   std::string image;
+  // The host path of an OCI image layout (dir or tar) that the provider itself stored, for a
+  // bundled image; `image` is then only its display name ("bundle:<component>"). Set out of band
+  // by the provider's intake or the operator's runtime API, never from a tenant's manifest, so
+  // no string a tenant writes can make the runtime open a host path.
+  std::string imageLayout;
   std::vector<std::string> command;  // replaces the image's Entrypoint when set
   std::vector<std::string> args;     // replaces the image's Cmd when set
   std::vector<EnvVar> env;           // added to (and overriding) the image's Env

@@ -18,6 +18,7 @@ json specToJson(const DeploymentSpec& spec, bool redact) {
     json o = {{"name", s.name},
               {"kind", workloadKindName(s.kind)},
               {"image", s.image},
+              {"imageLayout", s.imageLayout},
               {"command", s.command},
               {"args", s.args},
               {"env", env},
@@ -83,6 +84,7 @@ Result<DeploymentSpec> specFromJson(const json& j) {
     s.get(o, "name", svc.name, true);
     s.get(o, "kind", kind);
     s.get(o, "image", svc.image, true);
+    s.get(o, "imageLayout", svc.imageLayout);
     s.get(o, "command", svc.command);
     s.get(o, "args", svc.args);
     s.get(o, "workingDir", svc.workingDir);

@@ -393,11 +393,38 @@ TEST(ManifestTest, ToDeploymentSpec) {
   EXPECT_EQ(spec.services[1].replicas, 1);
   EXPECT_TRUE(spec.services[1].ports.empty());
 
-  auto rewritten = toDeploymentSpec(m, "dep-1", "o", [](const Component& c) {
-    return c.bundled() ? "oci-layout:/data/images/" + c.name + ".tar" : c.image;
-  });
-  EXPECT_EQ(rewritten.services[1].image, "oci-layout:/data/images/worker.tar");
+  auto rewritten = toDeploymentSpec(
+      m, "dep-1", "o", [](const Component& c) { return "/data/images/" + c.name + ".tar"; });
+  EXPECT_EQ(rewritten.services[1].image, "bundle:worker");
+  EXPECT_EQ(rewritten.services[1].imageLayout, "/data/images/worker.tar");
   EXPECT_EQ(rewritten.services[0].image, "127.0.0.1:5000/mercato/sample:v1");
+  EXPECT_EQ(rewritten.services[0].imageLayout, "") << "a registry image never gets a layout path";
+}
+
+// Issue 12, finding 9: "image: oci-layout:build" made the provider import a host path relative
+// to its working directory. A manifest's image string is only ever a registry reference now; the
+// host path of a bundled image travels out of band (ServiceSpec::imageLayout).
+TEST(ManifestTest, NoImageStringReachesTheHostLayoutPath) {
+  int parsed = 0;
+  for (const std::string image : {"oci-layout:build", "oci-layout:/etc", "bundle:web"}) {
+    auto m = parseManifest(
+        "kind: Application\nname: app\ncomponents:\n  - name: web\n    image: \"" + image + "\"\n",
+        "app.yaml");
+    if (!m.isOk()) {  // refused outright is fine too
+      std::cerr << image << ": " << m.status().message() << "\n";
+      continue;
+    }
+    ++parsed;
+    bool askedForLayout = false;
+    auto spec = toDeploymentSpec(*m, "d1", "o", [&](const Component&) {
+      askedForLayout = true;
+      return std::string("/provider/stored.tar");
+    });
+    EXPECT_FALSE(askedForLayout) << image;
+    EXPECT_EQ(spec.services[0].image, image);
+    EXPECT_EQ(spec.services[0].imageLayout, "") << image;
+  }
+  EXPECT_GE(parsed, 1) << "no case reached toDeploymentSpec: the test checked nothing";
 }
 
 TEST(ManifestTest, LoadFileResolvesBundleRelativeToManifest) {

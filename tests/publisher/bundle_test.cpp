@@ -201,10 +201,10 @@ TEST_F(BundleTest, RoundTripBundledLayoutDirAndTarball) {
 
     // The provider maps the stored image into the runtime spec.
     auto spec = manifest::toDeploymentSpec(
-        opened->header.manifest, "d1", "o", [&](const manifest::Component& c) {
-          return c.bundled() ? "oci-layout:" + opened->imagePaths.at(c.name) : c.image;
-        });
-    EXPECT_EQ(spec.services[0].image, "oci-layout:" + path);
+        opened->header.manifest, "d1", "o",
+        [&](const manifest::Component& c) { return opened->imagePaths.at(c.name); });
+    EXPECT_EQ(spec.services[0].image, "bundle:web");
+    EXPECT_EQ(spec.services[0].imageLayout, path);
   }
 }
 

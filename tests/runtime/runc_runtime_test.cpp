@@ -285,6 +285,24 @@ TEST_F(RuncRuntimeTest, BadInputIsRejectedAndLeavesNothing) {
   auto badId = web("Bad_Id");
   EXPECT_EQ(rt_->deploy(badId).code(), Code::kInvalidArgument);
 
+  // Issue 12, finding 9: an image string that looks like the old "oci-layout:<path>" prefix is a
+  // registry reference like any other. The runtime never opens the path, so an existing
+  // directory and a missing one give the same answer, and neither is imported.
+  std::string existing, missingPath;
+  for (const auto& [id, path] : {std::pair{"bad5", std::string("/etc")},
+                                 std::pair{"bad6", std::string("/no/such/layout")}}) {
+    auto layout = web(id);
+    layout.services[0].image = "oci-layout:" + path;
+    s = rt_->deploy(layout);
+    EXPECT_FALSE(s.isOk());
+    EXPECT_THAT(s.message(), testing::Not(HasSubstr("oci-layout file"))) << s.message();
+    EXPECT_THAT(s.message(), testing::Not(HasSubstr("No such file"))) << s.message();
+    std::string shape = s.message();
+    if (auto at = shape.find(path); at != std::string::npos) shape.replace(at, path.size(), "PATH");
+    (path == "/etc" ? existing : missingPath) = std::string(codeName(s.code())) + ": " + shape;
+  }
+  EXPECT_EQ(existing, missingPath) << "the answer tells whether a host path exists";
+
   auto list = rt_->list();
   ASSERT_TRUE(list.isOk());
   EXPECT_TRUE(list->empty());

@@ -27,7 +27,8 @@ DeploymentSpec sample() {
   ServiceSpec job;
   job.name = "migrate";
   job.kind = WorkloadKind::kJob;
-  job.image = "oci-layout:/tmp/migrate.tar";
+  job.image = "bundle:migrate";
+  job.imageLayout = "/tmp/migrate.tar";
   s.services = {web, job};
   s.labels = {{"team", "a"}};
   return s;

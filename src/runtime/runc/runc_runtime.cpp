@@ -217,7 +217,14 @@ Status RuncRuntime::recover() {
       continue;
     }
     d->spec = std::move(*spec);
-    for (const auto& svc : d->spec.services) {
+    for (auto& svc : d->spec.services) {
+      // Specs stored before imageLayout existed named bundled images "oci-layout:<path>". This
+      // is the runtime's own database, written by the provider, so the path is trusted here.
+      static constexpr std::string_view kLegacyLayout = "oci-layout:";
+      if (svc.imageLayout.empty() && svc.image.rfind(kLegacyLayout, 0) == 0) {
+        svc.imageLayout = svc.image.substr(kLegacyLayout.size());
+        svc.image = "bundle:" + svc.name;
+      }
       auto img = resolveImage(svc);
       if (img.isOk()) d->images[svc.name] = *img;
     }
@@ -422,12 +429,9 @@ void RuncRuntime::emit(const std::string& deployment, const std::string& service
 }
 
 Result<image::Image> RuncRuntime::resolveImage(const ServiceSpec& svc) {
-  static constexpr std::string_view kLayout = "oci-layout:";
-  if (svc.image.rfind(kLayout, 0) == 0) {
-    // The layout's own image (by platform when it holds several): "oci-layout:<path>" is not
-    // an image reference, so it can neither name an image in the layout nor key the store.
-    return images_->importLayout(svc.image.substr(kLayout.size()));
-  }
+  // The layout's own image (by platform when it holds several). Only the out-of-band
+  // imageLayout names a host path; `image` is always a registry reference.
+  if (!svc.imageLayout.empty()) return images_->importLayout(svc.imageLayout);
   return images_->pull(svc.image);
 }
 
