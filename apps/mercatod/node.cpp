@@ -45,8 +45,13 @@ Status Node::start() {
   router.add("GET", "/healthz", [](const net::HttpRequest&) {
     return net::HttpResponse::json(200, {{"status", "ok"}});
   });
-  router.add("GET", "/metrics", [this](const net::HttpRequest&) {
-    return net::HttpResponse::text(200, metrics_.render(), "text/plain; version=0.0.4");
+  // Everyone gets totals; per-deployment series (whose labels name tenants' deployments) only
+  // with the node's admin token (docs/operations.md, "Metrics").
+  ASSIGN_OR_RETURN(std::string adminToken, runtime::loadOrCreateAdminToken(config_.dataDir));
+  router.add("GET", "/metrics", [this, adminToken](const net::HttpRequest& req) {
+    MetricsRegistry::RenderOptions o;
+    if (!req.hasBearerToken(adminToken)) o.foldLabels = {"deployment"};
+    return net::HttpResponse::text(200, metrics_.render(o), "text/plain; version=0.0.4");
   });
   const std::string nodeKey = identity_->publicKey().hex();
   const std::string address = identity_->address();

@@ -2,7 +2,7 @@
 //
 // A MetricsRegistry owns named counters, gauges and histograms; components get stable pointers
 // to them at wiring time and update them lock-free on hot paths. render() produces the body of
-// GET /metrics.
+// GET /metrics, whole or with some labels summed away (RenderOptions::foldLabels).
 //
 // Thread-safety: registration and render() take a mutex; updates are atomic.
 #pragma once
@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -61,7 +62,13 @@ class MetricsRegistry {
   Histogram* histogram(const std::string& name, const std::string& help,
                        std::vector<double> bounds = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                      0.5, 1, 2.5, 5});
-  std::string render() const;
+  struct RenderOptions {
+    // Labels summed away: series that differ only in them are rendered as one total. The node
+    // folds `deployment` for callers without the admin token, so tenants' ids stay private.
+    std::set<std::string> foldLabels;
+  };
+  std::string render(const RenderOptions& options) const;
+  std::string render() const { return render(RenderOptions{}); }
 
  private:
   struct Family {

@@ -1,6 +1,7 @@
 // Message helpers shared by the server, the client and handlers (see http.hpp).
 #include "net/http.hpp"
 
+#include <sodium.h>
 #include <strings.h>
 
 #include <algorithm>
@@ -17,6 +18,13 @@ bool CaseInsensitiveLess::operator()(const std::string& a, const std::string& b)
 std::string HttpRequest::header(const std::string& name) const {
   auto it = headers.find(name);
   return it == headers.end() ? std::string() : it->second;
+}
+
+bool HttpRequest::hasBearerToken(const std::string& token) const {
+  if (token.empty()) return false;
+  const std::string got = header("Authorization");
+  const std::string want = "Bearer " + token;
+  return got.size() == want.size() && sodium_memcmp(got.data(), want.data(), want.size()) == 0;
 }
 
 std::optional<std::string> HttpRequest::queryParam(const std::string& name) const {

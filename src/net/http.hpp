@@ -37,6 +37,9 @@ struct HttpRequest {
   std::string remoteAddress;  // "127.0.0.1:53422"
 
   std::string header(const std::string& name) const;  // "" when absent
+  // True when Authorization is exactly "Bearer <token>", compared in constant time. An empty
+  // token never matches.
+  bool hasBearerToken(const std::string& token) const;
   std::optional<std::string> queryParam(const std::string& name) const;
   // Parses the body as JSON; the error names the byte offset that failed.
   Result<nlohmann::json> jsonBody() const;

@@ -230,10 +230,7 @@ void P2pService::registerRoutes(net::Router& router, const std::string& adminTok
   using Fn = std::function<HttpResponse(const HttpRequest&)>;
   Impl* s = impl_.get();
   auto authorized = [adminToken](const HttpRequest& req) {
-    if (adminToken.empty()) return true;
-    const std::string want = "Bearer " + adminToken;
-    const std::string got = req.header("Authorization");
-    return got.size() == want.size() && sodium_memcmp(got.data(), want.data(), got.size()) == 0;
+    return adminToken.empty() || req.hasBearerToken(adminToken);
   };
   // Runs `fn` on the p2p thread; `admin` routes need the node's admin token.
   auto route = [&router, s, authorized](const std::string& method, const std::string& pattern,

@@ -128,12 +128,7 @@ struct RuntimeService::Impl {
     for (auto& t : threads) t.join();
   }
 
-  bool authorized(const HttpRequest& req) const {
-    std::string h = req.header("Authorization");
-    std::string expected = "Bearer " + token;
-    return h.size() == expected.size() &&
-           sodium_memcmp(h.data(), expected.data(), expected.size()) == 0;
-  }
+  bool authorized(const HttpRequest& req) const { return req.hasBearerToken(token); }
 
   // Runs `fn` on a worker after the auth check; its response is sent from there.
   void post(HttpRequest req, std::shared_ptr<ResponseWriter> w,

@@ -79,6 +79,16 @@ body=$(curl -sf "$APP") || fail "first request through the facade"
 curl -sf -H "Host: $DEP.apps.test" "http://127.0.0.1:$FACADE_PORT/" | matches "hello from" \
   || fail "host routing"
 
+# Issue 12, finding 11: /metrics without the admin token has totals only, no deployment id; the
+# admin token shows the per-deployment series.
+PROV_URL=$(jq -r .url "$WORK/prov/node.json")
+public=$(curl -sf "$PROV_URL/metrics") || fail "public /metrics"
+grep -q 'mercato_facade_requests_total' <<<"$public" || fail "/metrics lacks the facade totals"
+if grep -q "$DEP" <<<"$public"; then fail "public /metrics names deployment $DEP"; fi
+curl -sf -H "Authorization: Bearer $(cat "$WORK/prov/admin.token")" "$PROV_URL/metrics" |
+  matches "mercato_facade_requests_total{deployment=\"$DEP\"}" ||
+  fail "admin /metrics lacks the per-deployment series"
+
 # 12: idle -> back to zero.
 zero=""
 for _ in $(seq 1 40); do
