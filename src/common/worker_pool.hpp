@@ -2,15 +2,22 @@
 // ledger round trips) that must stay off event loops. The queue is bounded: post() refuses
 // work beyond it so a flood of requests turns into 429s instead of memory growth.
 //
+// A job that throws never takes the process down: the exception is logged and the worker goes
+// on with the next job. Callers that owe someone an answer (an HTTP writer) catch inside the job
+// themselves and answer 500; this is the last line.
+//
 // Thread-safety: post() from any thread. The destructor finishes queued jobs, then joins.
 #pragma once
 
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include <spdlog/spdlog.h>
 
 namespace mercato {
 
@@ -52,7 +59,13 @@ class WorkerPool {
         job = std::move(queue_.front());
         queue_.pop_front();
       }
-      job();
+      try {
+        job();
+      } catch (const std::exception& e) {
+        spdlog::error("worker pool: a job threw: {}", e.what());
+      } catch (...) {
+        spdlog::error("worker pool: a job threw a non-exception");
+      }
     }
   }
 

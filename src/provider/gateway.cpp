@@ -13,6 +13,7 @@
 #include "common/worker_pool.hpp"
 #include "crypto/address.hpp"
 #include "manifest/manifest.hpp"
+#include "provider/gateway_requests.hpp"
 #include "provider/provider.hpp"
 #include "publisher/gateway_auth.hpp"
 #include "runtime/service.hpp"
@@ -36,7 +37,19 @@ void Provider::registerGatewayRoutes(net::Router& router) {
   auto pool = std::make_shared<WorkerPool>(4, 256);
   GatewayWorker onWorker = [pool](std::shared_ptr<ResponseWriter> w,
                                   std::function<HttpResponse()> fn) {
-    if (!pool->post([w, fn] { w->send(fn()); }))
+    // A handler that throws answers 500 and is logged; the worker and the node go on.
+    auto job = [w, fn] {
+      try {
+        w->send(fn());
+      } catch (const std::exception& e) {
+        spdlog::error("gateway: a request handler threw: {}", e.what());
+        w->send(HttpResponse::error(internalError("internal error while handling the request")));
+      } catch (...) {
+        spdlog::error("gateway: a request handler threw a non-exception");
+        w->send(HttpResponse::error(internalError("internal error while handling the request")));
+      }
+    };
+    if (!pool->post(std::move(job)))
       w->send(HttpResponse::error(resourceExhausted("gateway: too many requests queued")));
   };
 
@@ -139,47 +152,31 @@ void Provider::registerGatewayRoutes(net::Router& router) {
           return HttpResponse::json(200, viewJson(*v));
         });
       });
-  router.addAsync(
-      "GET", "/gateway/v1/deployments/{id}/events",
-      [this, onWorker, authorize](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
-        onWorker(w, [this, req, authorize] {
-          const auto& id = req.params.at("id");
-          auto rec = authorize(req, id, "read");
-          if (!rec.isOk()) return HttpResponse::error(rec.status());
-          uint64_t after = 0;
-          int64_t wait = 0;
-          try {
-            after = std::stoull(req.queryParam("after").value_or("0"));
-            wait = std::min<int64_t>(std::stoll(req.queryParam("wait").value_or("0")), 30'000);
-          } catch (const std::exception&) {
-            return HttpResponse::error(invalidArgument("events: after and wait are integers"));
-          }
-          auto evs = opts_.runtime->events(after, 1000, wait);
-          if (!evs.isOk()) return HttpResponse::error(evs.status());
-          json a = json::array();
-          for (const auto& e : *evs)
-            if (e.deployment == id) a.push_back(runtime::toJson(e));
-          return HttpResponse::json(200, a);
-        });
-      });
+  router.addAsync("GET", "/gateway/v1/deployments/{id}/events",
+                  [this, onWorker, authorize](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
+                    onWorker(w, [this, req, authorize] {
+                      const auto& id = req.params.at("id");
+                      auto rec = authorize(req, id, "read");
+                      if (!rec.isOk()) return HttpResponse::error(rec.status());
+                      auto q = parseEventsQuery(req);
+                      if (!q.isOk()) return HttpResponse::error(q.status());
+                      auto evs = opts_.runtime->events(q->after, 1000, q->waitMs);
+                      if (!evs.isOk()) return HttpResponse::error(evs.status());
+                      json a = json::array();
+                      for (const auto& e : *evs)
+                        if (e.deployment == id) a.push_back(runtime::toJson(e));
+                      return HttpResponse::json(200, a);
+                    });
+                  });
   router.addAsync("POST", "/gateway/v1/deployments/{id}/exec",
                   [this, onWorker, authorize](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
                     onWorker(w, [this, req, authorize] {
                       const auto& id = req.params.at("id");
                       auto rec = authorize(req, id, "exec");
                       if (!rec.isOk()) return HttpResponse::error(rec.status());
-                      auto body = req.jsonBody();
-                      if (!body.isOk()) return HttpResponse::error(body.status());
-                      runtime::ExecRequest x;
-                      x.deployment = id;
-                      try {
-                        x.service = body->value("service", "");
-                        x.args = body->at("args").get<std::vector<std::string>>();
-                      } catch (const std::exception&) {
-                        return HttpResponse::error(invalidArgument(
-                            "exec: expected {\"service\": string, \"args\": [string]}"));
-                      }
-                      auto r = opts_.runtime->exec(x);
+                      auto x = parseExecRequest(req.body, id);
+                      if (!x.isOk()) return HttpResponse::error(x.status());
+                      auto r = opts_.runtime->exec(*x);
                       if (!r.isOk()) return HttpResponse::error(r.status());
                       return HttpResponse::json(200, {{"exitCode", r->exitCode},
                                                       {"stdout", r->stdoutText},
@@ -213,18 +210,10 @@ void Provider::registerGatewayRoutes(net::Router& router) {
           auto rec = store_->deployment(id);
           if (caller->viaMacaroon || !rec.isOk() || rec->publisher != caller->address)
             return HttpResponse::error(permissionDenied("deployment " + id + ": not yours"));
-          auto body = req.jsonBody();
-          int64_t ttl = 3600;
-          std::vector<std::string> ops = {"read"};
-          if (body.isOk() && body->is_object()) {
-            ttl = body->value("ttlSeconds", ttl);
-            if (body->contains("ops") && (*body)["ops"].is_array())
-              ops = (*body)["ops"].get<std::vector<std::string>>();
-          }
-          if (ttl <= 0 || ttl > 30 * 24 * 3600)
-            return HttpResponse::error(invalidArgument("macaroons: ttlSeconds outside 1..2592000"));
-          std::string token = publisher::mintMacaroon(macaroonSecret_, id,
-                                                      opts_.clock->nowMillis() + ttl * 1000, ops);
+          auto m = parseMacaroonRequest(req.body);
+          if (!m.isOk()) return HttpResponse::error(m.status());
+          std::string token = publisher::mintMacaroon(
+              macaroonSecret_, id, opts_.clock->nowMillis() + m->ttlSeconds * 1000, m->ops);
           return HttpResponse::json(201, {{"macaroon", token}});
         });
       });
@@ -243,26 +232,32 @@ void Provider::registerGatewayRoutes(net::Router& router) {
             std::atomic<int>& n;
             ~Done() { n--; }
           } done{logStreams_};
-          runtime::LogOptions lo;
-          lo.service = req.queryParam("service").value_or("");
-          try {
-            lo.tail = std::stoul(req.queryParam("tail").value_or("100"));
-          } catch (const std::exception&) {
-            w->send(HttpResponse::error(invalidArgument("logs: tail must be an integer")));
+          auto parsed = parseLogsQuery(req);
+          if (!parsed.isOk()) {
+            w->send(HttpResponse::error(parsed.status()));
             return;
           }
-          lo.follow = req.queryParam("follow").value_or("") == "1";
+          runtime::LogOptions lo = std::move(parsed).value();
           lo.cancelled = [this, w] { return w->closed() || stoppingFlag(); };
+          // Log text is the app's bytes: invalid UTF-8 is replaced, never thrown on.
+          const auto line = [](const json& j) {
+            return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+          };
           w->beginStream(200, {{"Content-Type", "application/x-ndjson"}});
-          Status s = opts_.runtime->logs(req.params.at("id"), lo, [&](const runtime::LogLine& l) {
-            json j = {{"instance", l.instance}, {"stream", l.stream}, {"text", l.text}};
-            return w->writeChunk(j.dump() + "\n");
-          });
+          Status s;
+          try {
+            s = opts_.runtime->logs(req.params.at("id"), lo, [&](const runtime::LogLine& l) {
+              return w->writeChunk(
+                  line({{"instance", l.instance}, {"stream", l.stream}, {"text", l.text}}));
+            });
+          } catch (const std::exception& e) {  // this thread must not end the process
+            spdlog::error("gateway: log stream for {} threw: {}", req.params.at("id"), e.what());
+            s = internalError("internal error while streaming the logs");
+          }
           // The 200 is already out: a failure ends the stream with an error line.
           if (!s.isOk())
             (void)w->writeChunk(
-                json{{"error", {{"code", codeName(s.code())}, {"message", s.message()}}}}.dump() +
-                "\n");
+                line({{"error", {{"code", codeName(s.code())}, {"message", s.message()}}}}));
           w->end();
         }).detach();
       });
