@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "common/json_access.hpp"
 #include "common/worker_pool.hpp"
 
 namespace mercato::provider {
@@ -22,53 +23,73 @@ json errorMessage(const Status& s) {
   return {{"type", "error"}, {"code", codeName(s.code())}, {"message", s.message()}};
 }
 
+}  // namespace
+
 // The client's first message: {"type": "start", "args": [..], "service", "instance", "tty",
 // "rows", "cols", "env": ["K=V"]}.
-Result<runtime::ExecSessionRequest> parseStart(const std::string& text, size_t maxArgs) {
+Result<runtime::ExecSessionRequest> parseExecStart(std::string_view text, size_t maxArgs) {
+  constexpr std::string_view kWhere = "exec start";
   json j = json::parse(text, nullptr, false);
-  const auto bad = [](const std::string& why) {
+  if (j.is_discarded())
     return invalidArgument(
-        "exec: the first message must be {\"type\": \"start\", \"args\": "
-        "[string, ...], \"service\"?, \"instance\"?, \"tty\"?, \"rows\"?, "
-        "\"cols\"?, \"env\"?}: " +
-        why);
-  };
-  if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
-  if (j.value("type", "") != "start") return bad("type is not \"start\"");
+        "exec start: the first message must be a JSON object {\"type\": \"start\", \"args\": "
+        "[string, ...], ...}: not valid JSON");
+  RETURN_IF_ERROR(expectObject(j, kWhere));
+  ASSIGN_OR_RETURN(std::string type, getString(j, kWhere, "type"));
+  if (type != "start") return invalidArgument("exec start: type: expected \"start\"");
   runtime::ExecSessionRequest r;
-  try {
-    if (!j.contains("args") || !j["args"].is_array() || j["args"].empty()) {
-      return bad("args must be a non-empty array");
-    }
-    r.args = j["args"].get<std::vector<std::string>>();
-    r.service = j.value("service", "");
-    r.instance = j.value("instance", "");
-    r.tty = j.value("tty", false);
-    const int rows = j.value("rows", 24);
-    const int cols = j.value("cols", 80);
-    if (rows < 1 || rows > 10000 || cols < 1 || cols > 10000) {
-      return bad("rows and cols must be 1..10000");
-    }
-    r.rows = static_cast<uint16_t>(rows);
-    r.cols = static_cast<uint16_t>(cols);
-    if (j.contains("env")) r.env = j["env"].get<std::vector<std::string>>();
-  } catch (const std::exception&) {
-    return bad("a field has the wrong type");
-  }
-  if (r.args.size() > maxArgs) return bad("more than " + std::to_string(maxArgs) + " args");
-  for (const auto& e : r.env) {
-    if (e.find('=') == std::string::npos || e.front() == '=') return bad("env entry without NAME=");
+  ASSIGN_OR_RETURN(r.args, getStringArray(j, kWhere, "args"));
+  if (r.args.empty()) return invalidArgument("exec start: args: expected a non-empty array");
+  if (r.args.size() > maxArgs)
+    return invalidArgument("exec start: args: more than " + std::to_string(maxArgs) + " entries");
+  ASSIGN_OR_RETURN(r.service, getStringOr(j, kWhere, "service", ""));
+  ASSIGN_OR_RETURN(r.instance, getStringOr(j, kWhere, "instance", ""));
+  ASSIGN_OR_RETURN(r.tty, getBoolOr(j, kWhere, "tty", false));
+  ASSIGN_OR_RETURN(int64_t rows, getIntInRange(j, kWhere, "rows", 1, 10000, 24));
+  ASSIGN_OR_RETURN(int64_t cols, getIntInRange(j, kWhere, "cols", 1, 10000, 80));
+  r.rows = static_cast<uint16_t>(rows);
+  r.cols = static_cast<uint16_t>(cols);
+  ASSIGN_OR_RETURN(r.env, getStringArrayOr(j, kWhere, "env", {}));
+  for (size_t i = 0; i < r.env.size(); ++i) {
+    const auto& e = r.env[i];
+    if (e.find('=') == std::string::npos || e.front() == '=')
+      return invalidArgument("exec start: env[" + std::to_string(i) + "]: expected NAME=value");
   }
   return r;
 }
 
-}  // namespace
+Result<ExecControl> parseExecControl(std::string_view text) {
+  constexpr std::string_view kWhere = "exec control";
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded())
+    return invalidArgument("exec control: text frames carry a JSON object: not valid JSON");
+  RETURN_IF_ERROR(expectObject(j, kWhere));
+  ExecControl c;
+  ASSIGN_OR_RETURN(std::string type, getString(j, kWhere, "type"));
+  if (type == "eof") {
+    c.type = ExecControl::kEof;
+  } else if (type == "terminate") {
+    c.type = ExecControl::kTerminate;
+  } else if (type == "resize") {
+    c.type = ExecControl::kResize;
+    ASSIGN_OR_RETURN(int64_t rows, getInt(j, kWhere, "rows"));
+    ASSIGN_OR_RETURN(int64_t cols, getInt(j, kWhere, "cols"));
+    if (rows < 1 || rows > 10000 || cols < 1 || cols > 10000)
+      return invalidArgument("exec control: resize: rows and cols: expected integers in 1..10000");
+    c.rows = static_cast<uint16_t>(rows);
+    c.cols = static_cast<uint16_t>(cols);
+  } else {
+    return invalidArgument("exec control: type: expected \"resize\", \"eof\" or \"terminate\"");
+  }
+  return c;
+}
 
 struct ExecSessions::Bridge : std::enable_shared_from_this<Bridge> {
   enum class Phase { kWaitingStart, kStarting, kRunning, kEnded };
 
   ExecSessions* owner = nullptr;
   std::string deployment;
+  std::string publisher;
   std::shared_ptr<net::WebSocketConnection> conn;
 
   std::mutex mu;  // guards the fields below
@@ -86,7 +107,7 @@ struct ExecSessions::Bridge : std::enable_shared_from_this<Bridge> {
   }
 
   void fail(const Status& s) {
-    conn->send(errorMessage(s).dump(), false);
+    conn->send(errorMessage(s).dump(-1, ' ', false, json::error_handler_t::replace), false);
     conn->close(1000, std::string(codeName(s.code())));
   }
 
@@ -127,7 +148,7 @@ struct ExecSessions::Bridge : std::enable_shared_from_this<Bridge> {
         lock.unlock();
         return fail(invalidArgument("exec: the first message must be the JSON start message"));
       }
-      auto request = parseStart(data, owner->limits_.maxArgs);
+      auto request = parseExecStart(data, owner->limits_.maxArgs);
       if (!request.isOk()) {
         phase = Phase::kEnded;
         lock.unlock();
@@ -161,27 +182,29 @@ struct ExecSessions::Bridge : std::enable_shared_from_this<Bridge> {
       }
       return;
     }
-    json j = json::parse(data, nullptr, false);
-    const std::string type = j.is_object() ? j.value("type", "") : "";
-    if (type == "eof") {
-      if (phase == Phase::kStarting) {
-        pendingEof = true;
-      } else {
-        session->closeStdin();
-      }
-    } else if (type == "resize") {
-      const int rows = j.value("rows", 0), cols = j.value("cols", 0);
-      if (phase == Phase::kRunning && rows > 0 && rows <= 10000 && cols > 0 && cols <= 10000) {
-        (void)session->resize(static_cast<uint16_t>(rows), static_cast<uint16_t>(cols));
-      }
-    } else if (type == "terminate") {
+    // A malformed control message ends the session with an error frame (it used to throw
+    // inside the WebSocket callback and leave the session hanging).
+    auto control = parseExecControl(data);
+    if (!control.isOk()) {
+      phase = Phase::kEnded;
       if (session) session->terminate();
-    } else {
       lock.unlock();
-      conn->send(errorMessage(invalidArgument("exec: unknown control message; expected "
-                                              "{\"type\": \"resize\"|\"eof\"|\"terminate\"}"))
-                     .dump(),
-                 false);
+      return fail(control.status());
+    }
+    switch (control->type) {
+      case ExecControl::kEof:
+        if (phase == Phase::kStarting) {
+          pendingEof = true;
+        } else {
+          session->closeStdin();
+        }
+        break;
+      case ExecControl::kResize:
+        if (phase == Phase::kRunning) (void)session->resize(control->rows, control->cols);
+        break;
+      case ExecControl::kTerminate:
+        if (session) session->terminate();
+        break;
     }
   }
 
@@ -272,7 +295,8 @@ ExecSessions::~ExecSessions() {
 }
 
 Result<net::WebSocketCallbacks> ExecSessions::open(
-    const std::string& deployment, std::shared_ptr<net::WebSocketConnection> connection) {
+    const std::string& deployment, const std::string& publisher,
+    std::shared_ptr<net::WebSocketConnection> connection) {
   if (!runtime_.capabilities().execSession) {
     return unimplemented(runtime_.capabilities().backend +
                          " runtime does not support interactive exec");
@@ -280,12 +304,23 @@ Result<net::WebSocketCallbacks> ExecSessions::open(
   auto bridge = std::make_shared<Bridge>();
   bridge->owner = this;
   bridge->deployment = deployment;
+  bridge->publisher = publisher;
   bridge->conn = std::move(connection);
   {
     std::lock_guard lock(mu_);
     if (bridges_.size() >= limits_.maxSessions) {
       return resourceExhausted("exec: " + std::to_string(limits_.maxSessions) +
                                " sessions are open on this provider; retry later");
+    }
+    // One publisher cannot take every slot: its own sessions are capped first.
+    size_t mine = 0;
+    for (const auto& b : bridges_) mine += b->publisher == publisher ? 1 : 0;
+    if (mine >= limits_.maxSessionsPerPublisher) {
+      return resourceExhausted("exec: " + std::to_string(mine) +
+                               " of your sessions are open on this provider (the limit per "
+                               "publisher is " +
+                               std::to_string(limits_.maxSessionsPerPublisher) +
+                               "); close one or retry later");
     }
     bridges_.insert(bridge);
   }

@@ -3,9 +3,11 @@
 // owner or an "exec" macaroon) is bridged to one runtime::ExecSession: the client's first
 // message says what to run; binary frames carry stdin (client -> provider) and stdout/stderr
 // (provider -> client) with a one-byte channel prefix; text frames carry control messages
-// (resize, eof, terminate; started, exit, error).
+// (resize, eof, terminate; started, exit, error). A malformed or unknown client message ends
+// the session: an error frame, then the close.
 //
-// Limits: at most `maxSessions` at once (the upgrade is refused with 429 above it), and a
+// Limits: at most `maxSessions` at once and `maxSessionsPerPublisher` of one deployment owner
+// (the upgrade is refused with 429 above either), and a
 // session with no traffic either way for `idleTimeoutMs` (on the injected Clock) is told so,
 // its process is killed and the WebSocket closed.
 //
@@ -36,9 +38,19 @@ namespace mercato::provider {
 
 struct ExecLimits {
   size_t maxSessions = 16;
+  size_t maxSessionsPerPublisher = 4;  // of maxSessions, for the sessions of one publisher
   int64_t idleTimeoutMs = 15 * 60 * 1000;
   size_t maxArgs = 256;
 };
+
+// The protocol's client messages, parsed from untrusted text (exposed for tests and fuzzing).
+// Errors name the message and field: "exec start: rows: expected an integer, got string".
+Result<runtime::ExecSessionRequest> parseExecStart(std::string_view text, size_t maxArgs);
+struct ExecControl {
+  enum Type { kEof, kResize, kTerminate } type = kEof;
+  uint16_t rows = 0, cols = 0;  // kResize
+};
+Result<ExecControl> parseExecControl(std::string_view text);
 
 class ExecSessions {
  public:
@@ -48,7 +60,8 @@ class ExecSessions {
   // For an authorized upgrade on deployment `id`: reserves a slot (kResourceExhausted when
   // full, kUnimplemented when the backend has no interactive exec) and returns the callbacks
   // that run the protocol on `connection`.
-  Result<net::WebSocketCallbacks> open(const std::string& deployment,
+  // `publisher` is the deployment owner's address (the per-publisher cap counts by it).
+  Result<net::WebSocketCallbacks> open(const std::string& deployment, const std::string& publisher,
                                        std::shared_ptr<net::WebSocketConnection> connection);
   size_t active() const;
   // Terminates every session and waits until all are torn down.

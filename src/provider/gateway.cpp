@@ -188,6 +188,7 @@ void Provider::registerGatewayRoutes(net::Router& router) {
     ExecLimits limits;
     limits.maxSessions = static_cast<size_t>(opts_.config.execMaxSessions);
     limits.idleTimeoutMs = opts_.config.execIdleTimeoutMs;
+    limits.maxSessionsPerPublisher = static_cast<size_t>(opts_.config.execMaxSessionsPerPublisher);
     execSessions_ = std::make_unique<ExecSessions>(*opts_.runtime, *opts_.clock, limits);
   }
   router.addWebSocket(
@@ -198,7 +199,7 @@ void Provider::registerGatewayRoutes(net::Router& router) {
         ASSIGN_OR_RETURN(auto rec, authorize(req, id, "exec"));
         if (rec.state != "active")
           return failedPrecondition("deployment " + id + " is " + rec.state);
-        return execSessions_->open(id, std::move(conn));
+        return execSessions_->open(id, rec.publisher, std::move(conn));
       });
   router.addAsync(
       "POST", "/gateway/v1/deployments/{id}/macaroons",

@@ -34,12 +34,19 @@ Result<ProviderConfig> fromYamlUnchecked(const YAML::Node& root, const std::stri
        "gracePeriodSeconds", "maxBundleBytes", "bidding", "sandbox"},
       "", origin));
   YAML::Node gw = section(root, "gateway");
-  RETURN_IF_ERROR(yamlOnlyKeys(gw, {"listen", "url", "execMaxSessions", "execIdleTimeoutSeconds"},
-                               "gateway", origin));
+  RETURN_IF_ERROR(yamlOnlyKeys(
+      gw,
+      {"listen", "url", "execMaxSessions", "execMaxSessionsPerPublisher", "execIdleTimeoutSeconds"},
+      "gateway", origin));
   ASSIGN_OR_RETURN(c.gatewayListen, yamlString(gw, "listen", "gateway", origin, c.gatewayListen));
   ASSIGN_OR_RETURN(c.gatewayUrl, yamlString(gw, "url", "gateway", origin, c.gatewayUrl));
   ASSIGN_OR_RETURN(c.execMaxSessions,
                    yamlInt(gw, "execMaxSessions", "gateway", origin, c.execMaxSessions));
+  ASSIGN_OR_RETURN(
+      c.execMaxSessionsPerPublisher,
+      yamlInt(gw, "execMaxSessionsPerPublisher", "gateway", origin, c.execMaxSessionsPerPublisher));
+  if (c.execMaxSessionsPerPublisher < 1)
+    return invalidArgument(origin + ": gateway: execMaxSessionsPerPublisher must be >= 1");
   ASSIGN_OR_RETURN(int64_t execIdleS, yamlInt(gw, "execIdleTimeoutSeconds", "gateway", origin,
                                               c.execIdleTimeoutMs / 1000));
   if (c.execMaxSessions < 0 || execIdleS < 1)

@@ -4,6 +4,7 @@
 //     listen: 0.0.0.0:7443          # HTTPS, certificate bound to the node key
 //     url: https://provider.example:7443   # what the registry lists (default: from listen)
 //     execMaxSessions: 16           # interactive exec sessions open at once (0: none)
+//     execMaxSessionsPerPublisher: 4   # of those, at most this many for one publisher
 //     execIdleTimeoutSeconds: 900   # a session with no traffic this long is closed
 //   facade:
 //     listen: 0.0.0.0:8080
@@ -50,6 +51,7 @@ struct ProviderConfig {
   std::string gatewayListen = "127.0.0.1:0";
   std::string gatewayUrl;  // "" = https://<gateway listen address>
   int64_t execMaxSessions = 16;
+  int64_t execMaxSessionsPerPublisher = 4;
   int64_t execIdleTimeoutMs = 900'000;
   std::string facadeListen = "127.0.0.1:0";
   std::string facadeDomain = "apps.localhost";
