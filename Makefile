@@ -34,8 +34,8 @@ bench: build
 FUZZ_SECONDS ?= 60
 fuzz: setup
 	@CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DMERCATO_FUZZ=ON -DMERCATO_BUILD_BENCH=OFF >/dev/null
-	@cmake --build build-fuzz -j$(JOBS) --target envelope_fuzz tx_decode_fuzz image_manifest_fuzz image_layer_fuzz host_runc_state_fuzz manifest_fuzz bundle_open_fuzz gateway_auth_fuzz p2p_wire_fuzz
-	@for t in envelope_fuzz tx_decode_fuzz image_manifest_fuzz image_layer_fuzz host_runc_state_fuzz manifest_fuzz bundle_open_fuzz gateway_auth_fuzz p2p_wire_fuzz; do \
+	@cmake --build build-fuzz -j$(JOBS) --target envelope_fuzz tx_decode_fuzz image_manifest_fuzz image_layer_fuzz host_runc_state_fuzz manifest_fuzz bundle_open_fuzz gateway_auth_fuzz p2p_wire_fuzz route_body_fuzz
+	@for t in envelope_fuzz tx_decode_fuzz image_manifest_fuzz image_layer_fuzz host_runc_state_fuzz manifest_fuzz bundle_open_fuzz gateway_auth_fuzz p2p_wire_fuzz route_body_fuzz; do \
 	  mkdir -p build-fuzz/corpus/$$t; \
 	  ./build-fuzz/bin/$$t -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
