@@ -28,6 +28,7 @@
 #include "common/clock.hpp"
 #include "common/status.hpp"
 #include "net/server.hpp"
+#include "provider/exec_messages.hpp"
 #include "runtime/runtime.hpp"
 
 namespace mercato {
@@ -42,15 +43,6 @@ struct ExecLimits {
   int64_t idleTimeoutMs = 15 * 60 * 1000;
   size_t maxArgs = 256;
 };
-
-// The protocol's client messages, parsed from untrusted text (exposed for tests and fuzzing).
-// Errors name the message and field: "exec start: rows: expected an integer, got string".
-Result<runtime::ExecSessionRequest> parseExecStart(std::string_view text, size_t maxArgs);
-struct ExecControl {
-  enum Type { kEof, kResize, kTerminate } type = kEof;
-  uint16_t rows = 0, cols = 0;  // kResize
-};
-Result<ExecControl> parseExecControl(std::string_view text);
 
 class ExecSessions {
  public:

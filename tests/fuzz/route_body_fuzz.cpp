@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "net/http.hpp"
-#include "provider/exec_sessions.hpp"
+#include "provider/exec_messages.hpp"
 #include "provider/gateway_requests.hpp"
 
 using namespace mercato;
