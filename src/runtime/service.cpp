@@ -14,6 +14,9 @@
 #include <mutex>
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
+#include "common/json_access.hpp"
 #include "common/strings.hpp"
 #include "runtime/spec_json.hpp"
 
@@ -23,6 +26,27 @@ using net::HttpRequest;
 using net::HttpResponse;
 using net::ResponseWriter;
 using nlohmann::json;
+
+namespace {
+
+// POST /runtime/v1/deployments/{id}/exec: {"service"?|"instance"?: string, "args": [string],
+// "timeoutMs"?: 1..3600000}.
+Result<ExecRequest> execRequestFromJson(const json& body, const std::string& id) {
+  constexpr std::string_view kWhere = "exec";
+  RETURN_IF_ERROR(expectObject(body, kWhere));
+  ExecRequest x;
+  x.deployment = id;
+  ASSIGN_OR_RETURN(x.service, getStringOr(body, kWhere, "service", ""));
+  ASSIGN_OR_RETURN(x.instance, getStringOr(body, kWhere, "instance", ""));
+  ASSIGN_OR_RETURN(x.args, getStringArray(body, kWhere, "args"));
+  if (x.args.empty()) return invalidArgument("exec: args: expected a non-empty array of strings");
+  ASSIGN_OR_RETURN(int64_t timeoutMs,
+                   getIntInRange(body, kWhere, "timeoutMs", 1, 3'600'000, 30'000));
+  x.timeout = std::chrono::milliseconds(timeoutMs);
+  return x;
+}
+
+}  // namespace
 
 json toJson(const DeploymentStatus& s) {
   json services = json::array();
@@ -113,7 +137,11 @@ struct RuntimeService::Impl {
             job = std::move(queue.front());
             queue.pop_front();
           }
-          job();
+          try {
+            job();
+          } catch (const std::exception& e) {  // never std::terminate the node
+            spdlog::error("runtime API: a job threw: {}", e.what());
+          }
         }
       });
   }
@@ -144,7 +172,15 @@ struct RuntimeService::Impl {
       w->send(HttpResponse::error(resourceExhausted("runtime API: too many requests queued")));
       return;
     }
-    queue.push_back([req = std::move(req), w, fn = std::move(fn)] { w->send(fn(req)); });
+    // A handler that throws answers 500 and is logged; the worker goes on.
+    queue.push_back([req = std::move(req), w, fn = std::move(fn)] {
+      try {
+        w->send(fn(req));
+      } catch (const std::exception& e) {
+        spdlog::error("runtime API: {} {} threw: {}", req.method, req.path, e.what());
+        w->send(HttpResponse::error(internalError("internal error while handling the request")));
+      }
+    });
     cv.notify_one();
   }
 };
@@ -196,12 +232,14 @@ void RuntimeService::registerRoutes(net::Router& router) {
   route("POST", "/runtime/v1/deployments/{id}/scale", [&rt, statusOr](const HttpRequest& req) {
     auto body = req.jsonBody();
     if (!body.isOk()) return HttpResponse::error(body.status());
-    if (!body->is_object() || !(*body)["service"].is_string() ||
-        !(*body)["replicas"].is_number_integer())
+    auto service = getString(*body, "scale", "service");
+    if (!service.isOk()) return HttpResponse::error(service.status());
+    auto replicas = getInt(*body, "scale", "replicas");
+    if (!replicas.isOk()) return HttpResponse::error(replicas.status());
+    if (*replicas < 0 || *replicas > 10'000)
       return HttpResponse::error(
-          invalidArgument("scale: expected {\"service\": string, \"replicas\": integer}"));
-    Status s = rt.scale(req.params.at("id"), (*body)["service"].get<std::string>(),
-                        (*body)["replicas"].get<int>());
+          invalidArgument("scale: replicas: expected an integer in 0..10000"));
+    Status s = rt.scale(req.params.at("id"), *service, static_cast<int>(*replicas));
     if (!s.isOk()) return HttpResponse::error(s);
     return statusOr(req.params.at("id"), 200);
   });
@@ -217,35 +255,21 @@ void RuntimeService::registerRoutes(net::Router& router) {
   route("POST", "/runtime/v1/deployments/{id}/exec", [&rt](const HttpRequest& req) {
     auto body = req.jsonBody();
     if (!body.isOk()) return HttpResponse::error(body.status());
-    ExecRequest x;
-    x.deployment = req.params.at("id");
-    try {
-      x.service = body->value("service", "");
-      x.instance = body->value("instance", "");
-      x.args = body->at("args").get<std::vector<std::string>>();
-      x.timeout = std::chrono::milliseconds(body->value("timeoutMs", 30'000));
-    } catch (const std::exception&) {
-      return HttpResponse::error(
-          invalidArgument("exec: expected {\"service\"|\"instance\": string, \"args\": [string], "
-                          "\"timeoutMs\": integer}"));
-    }
-    auto r = rt.exec(x);
+    auto x = execRequestFromJson(*body, req.params.at("id"));
+    if (!x.isOk()) return HttpResponse::error(x.status());
+    auto r = rt.exec(*x);
     if (!r.isOk()) return HttpResponse::error(r.status());
     return HttpResponse::json(
         200, {{"exitCode", r->exitCode}, {"stdout", r->stdoutText}, {"stderr", r->stderrText}});
   });
   route("GET", "/runtime/v1/events", [&rt](const HttpRequest& req) {
-    uint64_t after = 0;
-    int64_t wait = 0;
-    size_t limit = 500;
-    try {
-      if (auto v = req.queryParam("after")) after = std::stoull(*v);
-      if (auto v = req.queryParam("wait")) wait = std::min<int64_t>(std::stoll(*v), 30'000);
-      if (auto v = req.queryParam("limit")) limit = std::min<size_t>(std::stoul(*v), 5000);
-    } catch (const std::exception&) {
-      return HttpResponse::error(invalidArgument("events: after, wait and limit are integers"));
-    }
-    auto evs = rt.events(after, limit, wait);
+    auto after = parseIntParamOr(req.queryParam("after"), "events", "after", 0, INT64_MAX, 0);
+    auto wait = parseIntParamOr(req.queryParam("wait"), "events", "wait", 0, INT64_MAX, 0);
+    auto limit = parseIntParamOr(req.queryParam("limit"), "events", "limit", 0, INT64_MAX, 500);
+    for (const auto* r : {&after, &wait, &limit})
+      if (!r->isOk()) return HttpResponse::error(r->status());
+    auto evs = rt.events(static_cast<uint64_t>(*after), std::min<int64_t>(*limit, 5000),
+                         std::min<int64_t>(*wait, 30'000));
     if (!evs.isOk()) return HttpResponse::error(evs.status());
     json a = json::array();
     for (const auto& e : *evs) a.push_back(toJson(e));
@@ -253,50 +277,58 @@ void RuntimeService::registerRoutes(net::Router& router) {
   });
   // Logs stream as NDJSON; with follow=1 the worker stays with the stream until the client
   // goes away.
-  router.addAsync("GET", "/runtime/v1/deployments/{id}/logs",
-                  [impl, &rt](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
-                    if (!impl->authorized(req)) {
-                      w->send(HttpResponse::error(401, "unauthenticated",
-                                                  "runtime API: missing or wrong admin token"));
-                      return;
-                    }
-                    impl->streams++;
-                    std::thread([impl, &rt, req = std::move(req), w] {
-                      struct Done {
-                        Impl* impl;
-                        ~Done() { impl->streams--; }
-                      } done{impl};
-                      LogOptions lo;
-                      lo.cancelled = [impl, w] { return impl->closing.load() || w->closed(); };
-                      lo.service = req.queryParam("service").value_or("");
-                      lo.instance = req.queryParam("instance").value_or("");
-                      try {
-                        lo.tail = std::stoul(req.queryParam("tail").value_or("100"));
-                      } catch (const std::exception&) {
-                        w->send(HttpResponse::error(
-                            invalidArgument("logs: tail must be a non-negative integer")));
-                        return;
-                      }
-                      lo.follow = req.queryParam("follow").value_or("") == "1";
-                      bool begun = false;
-                      Status s = rt.logs(req.params.at("id"), lo, [&](const LogLine& l) {
-                        if (!begun) {
-                          w->beginStream(200, {{"Content-Type", "application/x-ndjson"}});
-                          begun = true;
-                        }
-                        json j = {{"instance", l.instance}, {"stream", l.stream}, {"text", l.text}};
-                        return w->writeChunk(j.dump() + "\n") && !w->closed();
-                      });
-                      if (!begun) {
-                        if (!s.isOk()) {
-                          w->send(HttpResponse::error(s));
-                          return;
-                        }
-                        w->beginStream(200, {{"Content-Type", "application/x-ndjson"}});
-                      }
-                      w->end();
-                    }).detach();
-                  });
+  router.addAsync(
+      "GET", "/runtime/v1/deployments/{id}/logs",
+      [impl, &rt](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
+        if (!impl->authorized(req)) {
+          w->send(HttpResponse::error(401, "unauthenticated",
+                                      "runtime API: missing or wrong admin token"));
+          return;
+        }
+        impl->streams++;
+        std::thread([impl, &rt, req = std::move(req), w] {
+          struct Done {
+            Impl* impl;
+            ~Done() { impl->streams--; }
+          } done{impl};
+          LogOptions lo;
+          lo.cancelled = [impl, w] { return impl->closing.load() || w->closed(); };
+          lo.service = req.queryParam("service").value_or("");
+          lo.instance = req.queryParam("instance").value_or("");
+          auto tail = parseIntParamOr(req.queryParam("tail"), "logs", "tail", 0, 100'000, 100);
+          if (!tail.isOk()) {
+            w->send(HttpResponse::error(tail.status()));
+            return;
+          }
+          lo.tail = static_cast<size_t>(*tail);
+          lo.follow = req.queryParam("follow").value_or("") == "1";
+          bool begun = false;
+          Status s;
+          try {  // this detached thread must never end the process
+            s = rt.logs(req.params.at("id"), lo, [&](const LogLine& l) {
+              if (!begun) {
+                w->beginStream(200, {{"Content-Type", "application/x-ndjson"}});
+                begun = true;
+              }
+              // The app's bytes: invalid UTF-8 is replaced, never thrown on.
+              json j = {{"instance", l.instance}, {"stream", l.stream}, {"text", l.text}};
+              return w->writeChunk(j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n") &&
+                     !w->closed();
+            });
+          } catch (const std::exception& e) {
+            spdlog::error("runtime API: log stream threw: {}", e.what());
+            s = internalError("internal error while streaming the logs");
+          }
+          if (!begun) {
+            if (!s.isOk()) {
+              w->send(HttpResponse::error(s));
+              return;
+            }
+            w->beginStream(200, {{"Content-Type", "application/x-ndjson"}});
+          }
+          w->end();
+        }).detach();
+      });
 }
 
 Result<std::string> loadOrCreateAdminToken(const std::string& dataDir) {
