@@ -176,7 +176,14 @@ void UdpTransport::start() {
   impl_->receive();
   impl_->thread = std::thread([this] {
     impl_->ioThreadId = std::this_thread::get_id();
-    impl_->io.run();
+    for (;;) {  // a handler that throws is logged; it must not std::terminate the node
+      try {
+        impl_->io.run();
+        return;
+      } catch (const std::exception& e) {
+        spdlog::error("p2p: I/O thread caught: {}", e.what());
+      }
+    }
   });
 }
 
