@@ -6,6 +6,7 @@
 // The facade and ledger run on a FakeClock so idle timeouts and grace periods are exact.
 // Needs root, runc and CNI: ctest label `runc`.
 #include "provider_fixture.hpp"
+#include "publisher/gateway_auth.hpp"
 
 namespace mercato::provider {
 namespace {
@@ -221,6 +222,41 @@ TEST_F(ProviderTest, GatewayServesOnlyTheOwner) {
   auto anon = (*raw)->request("GET", "/gateway/v1/deployments/" + dep);
   ASSERT_TRUE(anon.isOk());
   EXPECT_EQ(anon->status, 401);
+}
+
+// Issue 12, finding 1: {"ttlSeconds":"x"} or {"ops":[1]} on /macaroons threw on a gateway
+// worker and std::terminate took the node down. Through the real gateway: 400 naming the field,
+// and the gateway still answers afterwards.
+TEST_F(ProviderTest, MalformedMacaroonBodiesAre400AndTheNodeKeepsServing) {
+  std::string esc = openEscrow(*publisher_, kMicrosPerToken);
+  auto owner =
+      publisher::GatewayClient::create(provider_->gatewayUrl(), node_->publicKey(), *publisher_);
+  ASSERT_TRUE(owner.isOk()) << owner.status().message();
+  auto receipt =
+      (*owner)->deploy(seal(esc, *publisher_, node_->publicKey(), app()), {esc, node_->address()});
+  ASSERT_TRUE(receipt.isOk()) << receipt.status().message();
+  const std::string dep = receipt->deploymentId;
+  auto raw = net::HttpClient::create(provider_->gatewayUrl(), [&] {
+    net::ClientOptions o;
+    o.pinnedKey = node_->publicKey();
+    return o;
+  }());
+  ASSERT_TRUE(raw.isOk());
+  const std::string target = "/gateway/v1/deployments/" + dep + "/macaroons";
+  for (const auto& [body, expected] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"ttlSeconds":"x"})", "macaroons: ttlSeconds: expected an integer, got string"},
+           {R"({"ops":[1]})", "macaroons: ops[0]: expected a string, got integer"}}) {
+    const std::string auth =
+        publisher::signRequest(*publisher_, "POST", target, body, clock_.nowMillis());
+    auto r = (*raw)->request("POST", target, body, {{"Authorization", auth}});
+    ASSERT_TRUE(r.isOk()) << body << ": " << r.status().message();
+    EXPECT_EQ(r->status, 400) << r->body;
+    EXPECT_NE(r->body.find(expected), std::string::npos) << r->body;
+  }
+  // Still serving: the owner's status call and a well-formed macaroon work.
+  auto st = (*owner)->status(dep);
+  ASSERT_TRUE(st.isOk()) << st.status().message();
+  EXPECT_TRUE((*owner)->mintMacaroon(dep, 60, {"read"}).isOk());
 }
 
 }  // namespace
